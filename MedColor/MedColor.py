@@ -1,0 +1,277 @@
+import enum
+import logging
+import pathlib
+from typing import Annotated
+
+import slicer
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+
+from MedColorModuleLib import ColorizationLogic
+
+#
+# MedColor
+#
+
+
+class MedColor(ScriptedLoadableModule):
+    """Colorize grayscale CT/MRI volumes by deep colour transfer (Zeng et al., IEEE Access 2020)."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("MedColor")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Rendering")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["MedColor developers"]
+        self.parent.helpText = _("""
+Turns a grayscale CT or MRI volume into an RGBA colour volume whose colours come from a colour reference
+(an anatomical cryosection photograph, or any colour picture) while the anatomy (luminance) stays the input's.
+<p>How to use: load a CT/MRI (or the MedColor sample from Sample Data), select it as <b>Input volume</b>,
+choose a reference (automatic, an image file, or a colour image already in the scene), a mode
+(<i>preview</i> to try, <i>volume</i> for consistent colours, <i>paper</i> for the published per-slice method)
+and press <b>Apply</b>. The run happens in a separate process; <b>Cancel</b> stops it and leaves the scene unchanged.
+The result appears in the slice views; <b>Show in 3D</b> sets up direct-colour volume rendering with transparent
+air, ready to fly through with the Endoscopy module.</p>
+<p>Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>
+""")
+        self.parent.acknowledgementText = _("""
+MedColor implements the method of X. Zeng, S. Tong, Y. Lu, L. Xu and Z. Huang, "Adaptive Medical Image Deep
+Color Perception Algorithm," IEEE Access, vol. 8, pp. 56559-56571, 2020, doi: 10.1109/ACCESS.2020.2982187.
+It uses PyTorch and torchvision's VGG19 through the Slicer PyTorch extension.
+""")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data
+#
+
+SAMPLE_URL = ("https://github.com/wasserth/TotalSegmentator/raw/0e65a44/tests/reference_files/example_ct_sm.nii.gz")
+SAMPLE_SHA256 = "e50c00b2914e2cac0aaee8e7f3b5f57d44d9f21bfd5c0577271c54c0cb49e9fb"
+
+
+def registerSampleData():
+    """Add a small abdomen CT (TotalSegmentator example, CC BY 4.0) to the Sample Data module."""
+    import SampleData
+
+    category = "MedColor"
+    if hasattr(SampleData.SampleDataLogic, "registerCustomSampleDataCategory"):  # Slicer 5.12+
+        SampleData.SampleDataLogic.registerCustomSampleDataCategory(category)
+    iconsPath = pathlib.Path(__file__).parent / "Resources" / "Icons"
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category=category,
+        sampleName="MedColorAbdomenCT",
+        thumbnailFileName=str(iconsPath / "MedColor.png"),
+        uris=SAMPLE_URL,
+        fileNames="MedColorAbdomenCT.nii.gz",
+        checksums=f"SHA256:{SAMPLE_SHA256}",
+        nodeNames="MedColorAbdomenCT",
+    )
+
+
+#
+# MedColorParameterNode
+#
+
+
+class ReferenceSource(enum.Enum):
+    Automatic = "automatic"
+    File = "file"
+    SceneNode = "node"
+
+    def label(self):
+        return {"automatic": _("Automatic (reference library)"), "file": _("Image file"),
+                "node": _("Colour image in the scene")}[self.value]
+
+
+class ColorMode(enum.Enum):
+    Volume = "volume"
+    Preview = "preview"
+    Paper = "paper"
+
+    def label(self):
+        return {"volume": _("Volume (consistent, fast)"), "preview": _("Preview (quick look)"),
+                "paper": _("Paper (every slice, slow)")}[self.value]
+
+
+class Device(enum.Enum):
+    Auto = "auto"
+    CPU = "cpu"
+    GPU = "cuda"
+
+    def label(self):
+        return {"auto": _("Automatic"), "cpu": _("CPU"), "cuda": _("GPU (CUDA)")}[self.value]
+
+
+class Weights(enum.Enum):
+    ImageNet = "imagenet"
+    File = "file"
+    Random = "random"
+
+    def label(self):
+        return {"imagenet": _("ImageNet VGG19 (download once)"), "file": _("VGG19 weights file"),
+                "random": _("Random (tests only)")}[self.value]
+
+
+@parameterNodeWrapper
+class MedColorParameterNode:
+    """Everything the panel shows; engine settings map to MedColorLib.options.Options (paper defaults).
+
+    inputVolume/outputVolume - grayscale input, RGBA output (created when empty).
+    referenceSource/referenceFile/referenceNode - where the colours come from.
+    windowPreset/windowMin/windowMax - intensity window: auto, a CT preset, or custom (HU/MR units).
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    outputVolume: vtkMRMLVectorVolumeNode
+    referenceSource: ReferenceSource = ReferenceSource.Automatic
+    referenceFile: pathlib.Path
+    referenceNode: vtkMRMLVectorVolumeNode
+    mode: ColorMode = ColorMode.Volume
+    windowPreset: Annotated[str, Choice(["auto", "soft_tissue", "lung", "bone", "brain", "custom"])] = "auto"
+    windowMin: float = -160.0
+    windowMax: float = 240.0
+    device: Device = Device.Auto
+    weights: Weights = Weights.ImageNet
+    weightsFile: pathlib.Path
+    seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
+    size: Annotated[int, WithinRange(32, 1024)] = 224
+    iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000
+    iterationsStage2: Annotated[int, WithinRange(0, 5000)] = 1000
+    contentWeight: Annotated[float, WithinRange(0.0, 1e6)] = 1.0
+    colourWeight: Annotated[float, WithinRange(0.0, 1e6)] = 100.0
+    lumaWeight: Annotated[float, WithinRange(0.0, 1e7)] = 1e4
+    lumaL1: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
+    swapWeight: Annotated[float, WithinRange(0.0, 1e6)] = 10.0
+    tvWeight: Annotated[float, WithinRange(0.0, 1e3)] = 1e-3
+    showIn3D: bool = True
+
+
+#
+# MedColorWidget
+#
+
+
+class MedColorWidget(ScriptedLoadableModuleWidget):
+    """Loads the .ui and hands everything to MedColorModuleLib.Widget (keeps this file thin)."""
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        from MedColorModuleLib.Widget import Widget
+
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/MedColor.ui"))
+        self.layout.addWidget(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.widget = Widget(self.parent, slicer.util.childWidgetVariables(uiWidget), MedColorLogic())
+
+    def cleanup(self) -> None:
+        self.widget.cleanup()
+
+    def enter(self) -> None:
+        self.widget.enter()
+
+    def exit(self) -> None:
+        self.widget.exit()
+
+
+#
+# MedColorLogic
+#
+
+
+class MedColorLogic(ScriptedLoadableModuleLogic, ColorizationLogic):
+    """Scriptable without the widget: ``process`` (blocking) and ``start``/``poll``/``cancel`` (worker process).
+
+    >>> logic = MedColorLogic()
+    >>> colourNode = logic.process(ctNode, options=Options(mode="preview"), reference="photo.png")
+    """
+
+    def __init__(self, process=None) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        ColorizationLogic.__init__(self, process=process)
+
+    def getParameterNode(self):
+        return MedColorParameterNode(super().getParameterNode())
+
+    def showVolumeRendering(self, colourNode):
+        """Direct-colour GPU volume rendering with transparent air; returns the display node."""
+        from MedColorLib import mrml
+
+        return mrml.show_volume_rendering(colourNode)
+
+
+#
+# MedColorTest
+#
+
+
+class MedColorTest(ScriptedLoadableModuleTest):
+    """Runs the logic on a synthetic phantom with random weights and tiny settings (no download)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_rejects_bad_input_without_changing_scene()
+        self.setUp()
+        self.test_colorizes_synthetic_volume()
+
+    def _phantom(self):
+        import numpy as np
+
+        k, j, i = np.mgrid[0:12, 0:48, 0:48]
+        body = ((j - 24) / 20.0) ** 2 + ((i - 24) / 22.0) ** 2 < 1
+        organ = ((j - 20) / 8.0) ** 2 + ((i - 28) / 6.0) ** 2 < 1
+        hu = np.where(body, 40, -1000) + np.where(organ, 60, 0) + np.where(body & (i < 12), 600, 0)
+        ijkToRAS = np.array([[-2, 0, 0, 10], [0, -2, 0, 5], [0, 0, 3, -7], [0, 0, 0, 1]], dtype=float)
+        return slicer.util.addVolumeFromArray(hu.astype(np.int16), ijkToRAS=ijkToRAS, name="phantom")
+
+    def _reference(self):
+        import numpy as np
+
+        y, x = np.mgrid[0:64, 0:64] / 63.0
+        return np.stack([0.4 + 0.5 * x, 0.2 + 0.3 * y, 0.15 + 0.2 * x * y], axis=-1).astype(np.float32)
+
+    def test_rejects_bad_input_without_changing_scene(self):
+        import numpy as np
+
+        from MedColorLib.errors import MedColorError
+
+        logic = MedColorLogic()
+        label = slicer.util.addVolumeFromArray(np.zeros((4, 4, 4), np.uint8), nodeClassName="vtkMRMLLabelMapVolumeNode")
+        count = slicer.mrmlScene.GetNumberOfNodes()
+        for node in (None, label):
+            with self.assertRaises(MedColorError):
+                logic.process(node)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
+
+    def test_colorizes_synthetic_volume(self):
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            self.skipTest("PyTorch is not installed: open MedColor and press Apply once to install it")
+        from MedColorLib import mrml
+        from MedColorLib.options import Options
+
+        self.delayDisplay("Colorizing a synthetic phantom (random weights, tiny settings)")
+        inputNode = self._phantom()
+        options = Options(mode="preview", weights="random", device="cpu", size=64, iterations=(3, 2), seed=0)
+        logic = MedColorLogic()
+        outputNode = logic.process(inputNode, options=options, reference=self._reference(), window=(-200.0, 300.0))
+        self.assertTrue(outputNode.IsA("vtkMRMLVectorVolumeNode"))
+        self.assertEqual(outputNode.GetImageData().GetNumberOfScalarComponents(), 4)
+        self.assertTrue((mrml.ijk_to_ras(outputNode) == mrml.ijk_to_ras(inputNode)).all())
+        self.assertEqual(outputNode.GetDisplayNode().GetWindowLevelMax(), 255)
+        self.assertIsNotNone(outputNode.GetAttribute("MedColor.mode"))
+        display = logic.showVolumeRendering(outputNode)
+        self.assertFalse(display.GetVolumePropertyNode().GetVolumeProperty().GetIndependentComponents())
+        self.delayDisplay("Colorizing through the worker process")
+        workerOutput = logic.runAndWait(inputNode, None, options, reference=self._reference(), window=(-200.0, 300.0))
+        self.assertEqual(workerOutput.GetImageData().GetDimensions(), inputNode.GetImageData().GetDimensions())
+        logging.info("MedColorTest passed")
+        self.delayDisplay("Test passed")

@@ -1,0 +1,237 @@
+"""The module's computation, without Qt: nodes in, a colour node out, through ``MedColorLib``.
+
+Two ways to run: ``process`` (blocking, in this process: scripts, tests) and ``start``/``poll``/``cancel``
+(a worker process; the widget polls it from a timer). Nodes are created or changed only when a run
+succeeds; an error or a cancel leaves the scene as it was.
+
+>>> logic = ColorizationLogic()
+>>> logic.finished.connect(lambda node: print(node.GetName()))
+>>> logic.start(inputNode, None, Options(mode="preview"))
+>>> while logic.poll(): time.sleep(0.2)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from MedColorLib import mrml
+from MedColorLib.errors import CancelledError, MedColorError
+from MedColorLib.options import LossWeights, Options
+from MedColorLib.volume import Progress
+
+from .Process import ProcessProtocol, WorkerProcess
+from .Signal import Signal
+
+CUSTOM_WINDOW = "custom"
+
+
+@dataclass
+class _Job:
+    """One running worker: its folder and the nodes it will fill."""
+
+    folder: Path
+    inputNode: Any
+    outputNode: Any
+    name: str
+    output: Path
+
+
+def pythonSlicerExecutable() -> str:
+    """PythonSlicer inside Slicer (sets Slicer's library paths), else this interpreter."""
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def libraryPath() -> str:
+    """The folder that holds the ``MedColorLib`` package (for the worker's PYTHONPATH)."""
+    import MedColorLib
+
+    return str(Path(MedColorLib.__file__).resolve().parent.parent)
+
+
+def optionsFromParameters(p: Any) -> Options:
+    """Engine Options from a parameter node (any object with the MedColorParameterNode fields)."""
+    weights = {"file": str(getattr(p, "weightsFile", "") or "")}.get(_value(p.weights), _value(p.weights))
+    loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
+                       swap=p.swapWeight, tv=p.tvWeight)
+    return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
+                   iterations=(int(p.iterationsStage1), int(p.iterationsStage2)), seed=int(p.seed),
+                   loss=loss).check()
+
+
+def windowFromParameters(p: Any) -> str | tuple[float, float] | None:
+    """The pipeline's window argument: None (automatic), a preset name, or (low, high)."""
+    preset = _value(p.windowPreset)
+    if preset == "auto":
+        return None
+    if preset == CUSTOM_WINDOW:
+        if not p.windowMin < p.windowMax:
+            raise MedColorError(f"intensity window {p.windowMin:g}..{p.windowMax:g} is empty: low must be below high")
+        return (float(p.windowMin), float(p.windowMax))
+    return preset
+
+
+def _value(choice: Any) -> Any:
+    return getattr(choice, "value", choice)
+
+
+class ColorizationLogic:
+    """Runs colorizations; reports through ``progressInfo``, ``errorOccurred`` and ``finished`` signals."""
+
+    def __init__(self, process: ProcessProtocol | None = None, pythonExecutable: str | None = None) -> None:
+        self.progressInfo = Signal("Progress")
+        self.errorOccurred = Signal("str")
+        self.finished = Signal("vtkMRMLVectorVolumeNode")
+        self._process = process or WorkerProcess()
+        self._pythonExecutable = pythonExecutable or pythonSlicerExecutable()
+        self._job: _Job | None = None
+
+    # ------------------------------------------------------------ blocking
+    def process(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
+                library: Path | None = None, window=None, name: str | None = None, progress=None, cancel=None):
+        """Colorize in this process (blocking); return the output node. Raises MedColorError on bad input."""
+        return mrml.run_colorization(inputNode, outputNode, options, reference=self._referenceArray(reference),
+                                     library=library, window=window, name=name, progress=progress, cancel=cancel)
+
+    # ------------------------------------------------------------ worker process
+    def isRunning(self) -> bool:
+        return self._job is not None
+
+    def start(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
+              library: Path | None = None, window=None, name: str | None = None) -> None:
+        """Check the input, write it to a job folder and start the worker; returns at once."""
+        if self.isRunning():
+            raise MedColorError("a colorization is already running: wait for it or cancel it")
+        mrml.check_input_node(inputNode)
+        if outputNode is not None and not outputNode.IsA("vtkMRMLVectorVolumeNode"):
+            raise MedColorError("the output must be a vector (colour) volume node")
+        options = (options or Options()).check()
+        folder = Path(tempfile.mkdtemp(prefix="MedColor-"))
+        try:
+            job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, window)
+            self._process.start([self._pythonExecutable, "-m", "MedColorLib.worker", str(folder / "job.json")],
+                                env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._job = _Job(folder, inputNode, outputNode, name or f"{inputNode.GetName()} colour", Path(job["output"]))
+
+    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, window) -> dict:
+        job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
+               "output": str(folder / "output.nrrd"), "options": options.as_dict(),
+               "reference": None, "library": str(library) if library else None,
+               "window": list(window) if isinstance(window, tuple) else window}
+        if reference is not None:
+            np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))
+            job["reference"] = str(folder / "reference.npy")
+        (folder / "job.json").write_text(json.dumps(job, indent=1))
+        return job
+
+    @staticmethod
+    def _workerEnvironment(options: Options) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (libraryPath(), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        if options.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = "-1"
+        return env
+
+    @staticmethod
+    def _referenceArray(reference):
+        """A reference given as a node becomes an array; arrays and file paths pass through."""
+        if reference is not None and hasattr(reference, "GetImageData"):
+            return mrml.reference_from_node(reference)
+        if isinstance(reference, (str, Path)):
+            from MedColorLib.library import load_reference
+
+            return load_reference(reference)
+        return reference
+
+    def poll(self) -> bool:
+        """Handle the worker's new output (emits signals); return True while it still runs."""
+        if self._job is None:
+            return False
+        running = self._process.isRunning()
+        result = None
+        for event in self._process.readEvents():
+            if "stage" in event:
+                self.progressInfo.emit(Progress(str(event["stage"]), int(event.get("done", 0)),
+                                                int(event.get("total", 0)), str(event.get("message", ""))))
+            elif "error" in event:
+                result = event
+            elif "result" in event:
+                result = event
+        if running and result is None:
+            return True
+        self._finish(result)
+        return False
+
+    def _finish(self, event: dict | None) -> None:
+        job, self._job = self._job, None
+        if self._process.wait(timeout=30) is None:
+            self._process.kill()
+        try:
+            if event is None or "error" in event:
+                raise MedColorError(event["error"] if event else self._workerFailure(job))
+            node = self._store(job, event)
+        except (MedColorError, CancelledError, OSError) as exc:
+            logging.error("MedColor: %s", exc)
+            self.errorOccurred.emit(str(exc))
+        else:
+            self.finished.emit(node)
+        finally:
+            self._cleanUp(job)
+
+    def _store(self, job: _Job, event: dict):
+        if job.inputNode.GetScene() is None:
+            raise MedColorError("the input volume was removed from the scene during the run")
+        rgba = mrml.read_color_array(event["result"])
+        return mrml.store_result(job.inputNode, rgba, event.get("report"), job.outputNode, job.name)
+
+    def _workerFailure(self, job: _Job) -> str:
+        code = self._process.returnCode()
+        lines = (job.folder / "stderr.txt").read_text(errors="replace").strip().splitlines() \
+            if (job.folder / "stderr.txt").is_file() else []
+        return f"the MedColor worker stopped (exit status {code}){': ' + lines[-1] if lines else ''}"
+
+    def _cleanUp(self, job: _Job) -> None:
+        if hasattr(self._process, "close"):
+            self._process.close()
+        shutil.rmtree(job.folder, ignore_errors=True)
+
+    def cancel(self) -> None:
+        """Kill the worker and its children; nothing is added to the scene; the job folder is removed."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        self._process.kill()
+        self._process.readEvents()
+        self._cleanUp(job)
+
+    def runAndWait(self, *args, pollSeconds: float = 0.2, **kwargs):
+        """``start`` then poll until done (scripts/tests); return the output node or raise MedColorError."""
+        import time
+
+        outcome: dict[str, Any] = {}
+        onDone, onError = (lambda node: outcome.update(node=node)), (lambda text: outcome.update(error=text))
+        self.finished.connect(onDone)
+        self.errorOccurred.connect(onError)
+        try:
+            self.start(*args, **kwargs)
+            while self.poll():
+                time.sleep(pollSeconds)
+        finally:
+            self.finished.disconnect(onDone)
+            self.errorOccurred.disconnect(onError)
+        if "error" in outcome:
+            raise MedColorError(outcome["error"])
+        return outcome.get("node")

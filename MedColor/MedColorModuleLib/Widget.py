@@ -1,0 +1,206 @@
+"""The MedColor panel (Qt, runs only inside Slicer): binds the parameter node, Apply/Cancel, progress, weights.
+
+It never computes: the logic runs the worker process, this class polls it from a timer and shows the
+outcome. Dialogs live here only; the logic reports through signals.
+"""
+
+from __future__ import annotations
+
+import qt
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.util import VTKObservationMixin
+
+from MedColorLib.errors import MedColorError
+from MedColorLib.volume import Progress
+
+from .ColorizationLogic import optionsFromParameters, windowFromParameters
+from .InstallLogic import InstallLogic
+
+POLL_MILLISECONDS = 200
+
+
+class Widget(VTKObservationMixin):
+    """Controller of the .ui widgets ``ui`` for ``logic`` (a MedColorLogic); ``installLogic`` is injectable."""
+
+    def __init__(self, moduleParent, ui, logic, installLogic=None, doShowInfoWindows: bool = True) -> None:
+        VTKObservationMixin.__init__(self)
+        self.moduleParent, self.ui, self.logic = moduleParent, ui, logic
+        self.installLogic = installLogic or InstallLogic(confirm=self._confirm)
+        self.doShowInfoWindows = doShowInfoWindows
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_MILLISECONDS)
+        self._timer.connect("timeout()", self._poll)
+        self.logic.progressInfo.connect(self._onProgress)
+        self.logic.errorOccurred.connect(self._onError)
+        self.logic.finished.connect(self._onFinished)
+        self._connectButtons()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self._onSceneEndClose)
+        self._setRunning(False)
+        self.initializeParameterNode()
+
+    def _connectButtons(self) -> None:
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.showIn3DButton.connect("clicked(bool)", self.onShowIn3DButton)
+        self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeightsButton)
+        self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolderButton)
+        self.ui.clearWeightsButton.connect("clicked(bool)", self.onClearWeightsButton)
+
+    # ------------------------------------------------------------ lifecycle
+    def cleanup(self) -> None:
+        self.logic.cancel()
+        self._timer.stop()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def _onSceneStartClose(self, caller, event) -> None:
+        self.logic.cancel()
+        self._setRunning(False)
+        self.setParameterNode(None)
+
+    def _onSceneEndClose(self, caller, event) -> None:
+        if self.moduleParent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first and not first.IsA("vtkMRMLLabelMapVolumeNode") and not first.IsA("vtkMRMLVectorVolumeNode"):
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._updateGui()
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        source = p.referenceSource.value
+        for name, shown in (("referenceFile", source == "file"), ("referenceNode", source == "node"),
+                            ("windowRange", p.windowPreset == "custom"), ("weightsFile", p.weights.value == "file")):
+            self._setRowVisible(name, shown)
+        self.ui.showIn3DButton.enabled = p.outputVolume is not None
+        if self.logic.isRunning():
+            return
+        self.ui.applyButton.enabled = p.inputVolume is not None
+        self.ui.applyButton.toolTip = _("Colorize the input volume") if p.inputVolume else _("Select an input volume")
+
+    def _setRowVisible(self, name: str, shown: bool) -> None:
+        """Show or hide a form row: its label ``<name>Label`` and its field (selector/line edit/widget)."""
+        for suffix in ("Label", "PathLineEdit", "Selector", "Widget"):
+            widget = getattr(self.ui, name + suffix, None)
+            if widget is not None:
+                widget.visible = shown
+
+    # ------------------------------------------------------------ apply / cancel
+    def onApplyButton(self) -> None:
+        if self.logic.isRunning():
+            self.logic.cancel()
+            self._setRunning(False)
+            self.ui.statusLabel.text = _("Cancelled: the scene was not changed.")
+            return
+        with slicer.util.tryWithErrorDisplay(_("MedColor could not start."), waitCursor=True):
+            self._start()
+
+    def _start(self) -> None:
+        p = self._parameterNode
+        options = optionsFromParameters(p)
+        self.installLogic.ensureDependencies()
+        if options.weights == "imagenet" and not self.installLogic.confirmImagenetDownload():
+            raise MedColorError(_("The ImageNet weights are needed: agree to the download or import the file."))
+        self.logic.start(p.inputVolume, p.outputVolume, options, reference=self._reference(),
+                         window=windowFromParameters(p))
+        self._setRunning(True)
+
+    def _reference(self):
+        p = self._parameterNode
+        source = p.referenceSource.value
+        if source == "file":
+            if not p.referenceFile or not p.referenceFile.is_file():
+                raise MedColorError(_("Choose a reference image file."))
+            return p.referenceFile
+        if source == "node":
+            if not p.referenceNode:
+                raise MedColorError(_("Choose a colour image from the scene as reference."))
+            return p.referenceNode
+        return None
+
+    def _setRunning(self, running: bool) -> None:
+        self.ui.applyButton.text = _("Cancel") if running else _("Apply")
+        self.ui.applyButton.enabled = running or bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.progressBar.visible = running
+        self.ui.parametersCollapsibleButton.enabled = not running
+        if running:
+            self.ui.progressBar.value = 0
+            self.ui.statusLabel.text = _("Starting the worker...")
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def _poll(self) -> None:
+        if not self.logic.poll():
+            self._setRunning(False)
+
+    def _onProgress(self, progress: Progress) -> None:
+        self.ui.progressBar.maximum = max(progress.total, 1)
+        self.ui.progressBar.value = min(progress.done, progress.total)
+        self.ui.progressBar.format = f"{progress.stage}: %v / %m"
+        self.ui.statusLabel.text = progress.message or progress.stage
+
+    def _onError(self, message: str) -> None:
+        self._setRunning(False)
+        self.ui.statusLabel.text = _("Failed: ") + message
+        if self.doShowInfoWindows:
+            slicer.util.errorDisplay(_("MedColor failed: ") + message)
+
+    def _onFinished(self, outputNode) -> None:
+        self._setRunning(False)
+        self._parameterNode.outputVolume = outputNode
+        slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
+        self.ui.statusLabel.text = _("Done: ") + outputNode.GetName()
+        if self._parameterNode.showIn3D:
+            self.onShowIn3DButton()
+
+    def onShowIn3DButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
+            self.logic.showVolumeRendering(self._parameterNode.outputVolume)
+            slicer.util.resetThreeDViews()
+
+    # ------------------------------------------------------------ weights
+    def onImportWeightsButton(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(None, _("Import VGG19 ImageNet weights"), "", "PyTorch (*.pth)")
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Import failed."), waitCursor=True):
+                target = self.installLogic.importWeightsFile(path)
+                self.ui.statusLabel.text = _("Weights imported: ") + str(target)
+
+    def onOpenWeightsFolderButton(self) -> None:
+        folder = self.installLogic.weightsFolder()
+        folder.mkdir(parents=True, exist_ok=True)
+        qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(folder)))
+
+    def onClearWeightsButton(self) -> None:
+        if not self._confirm(_("Delete the downloaded VGG19 weights from {folder}? They are downloaded again "
+                               "(with your consent) on the next run.").format(folder=self.installLogic.weightsFolder())):
+            return
+        removed = self.installLogic.clearWeights()
+        self.ui.statusLabel.text = _("Removed {count} file(s).").format(count=len(removed))
+
+    def _confirm(self, text: str) -> bool:
+        return slicer.util.confirmOkCancelDisplay(text, windowTitle=_("MedColor"))

@@ -1,0 +1,71 @@
+"""Every engine setting, with the paper's values as defaults (ALGORITHM.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .errors import MedColorError
+
+MODES = ("paper", "volume", "preview")
+DEVICES = ("auto", "cpu", "cuda")
+# paper: the paper's schedule per slice; volume: key slices only, warm L-BFGS converges in far fewer
+# steps (see bench/bench_volume.py); preview: no optimisation at all
+DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (150, 150), "preview": (0, 0)}
+
+
+@dataclass
+class LossWeights:
+    """Loss weights (paper defaults). Pixel terms are measured in the network's input units."""
+
+    content: float = 1.0            # alpha, conv4_2
+    colour: float = 100.0           # Gamma, masked Gram conv1_1..conv5_1
+    colour_layers: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # beta_l
+    luma: float = 1e4               # lambda (paper; the authors' code used 1e5)
+    luma_l1: float = 0.0            # aY: 0 = pure L2 (authors' code), 1 = pure L1
+    swap: float = 10.0              # gamma, conv3_1/conv4_1/conv5_1
+    tv: float = 1e-3
+
+
+@dataclass
+class Options:
+    """Settings of one colorization run."""
+
+    mode: str = "volume"
+    weights: str = "imagenet"       # "imagenet" | "random" | path to a VGG19 state dict
+    device: str = "auto"
+    size: int = 224                 # optimisation size (paper: 224)
+    iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default
+    key_slices: int = 5             # volume/preview: slices optimised with the full loss
+    optimizer: str = "lbfgs"        # "lbfgs" | "adam"
+    seed: int = 0
+    k: int = 4                      # intensity clusters
+    init: str = "noise"             # "noise" (paper) | "input"
+    postfilter: bool = True
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def check(self) -> "Options":
+        """Raise MedColorError on an invalid setting; return self."""
+        if self.mode not in MODES:
+            raise MedColorError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.device not in DEVICES:
+            raise MedColorError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.size < 32:
+            raise MedColorError(f"--size {self.size} is too small: VGG19 to conv5_1 needs at least 32 px")
+        if self.iterations is None:
+            self.iterations = DEFAULT_ITERATIONS[self.mode] if self.mode in MODES else (0, 0)
+        if len(self.iterations) != 2 or min(self.iterations) < 0:
+            raise MedColorError(f"iterations must be two counts >= 0, got {self.iterations}")
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise MedColorError(f"unknown optimizer {self.optimizer!r}; choose lbfgs or adam")
+        if not 2 <= self.k <= 16:
+            raise MedColorError(f"k = {self.k} intensity clusters is out of range 2..16")
+        if self.key_slices < 1:
+            raise MedColorError(f"key_slices must be at least 1, got {self.key_slices}")
+        if self.init not in ("noise", "input"):
+            raise MedColorError(f"unknown init {self.init!r}; choose noise or input")
+        if not 0.0 <= self.loss.luma_l1 <= 1.0:
+            raise MedColorError(f"aY = {self.loss.luma_l1} must lie in [0, 1]")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,147 @@
+"""The one data path for volumes: prepare -> reference -> centres -> engine -> volume strategy -> imaging.
+
+Modes: ``paper`` colorizes every slice as the paper does (its own k-means centres, slices batched);
+``volume`` optimises a few key slices with the full loss under one reference and one set of intensity
+centres, then propagates their chroma to every slice through bilateral grids (propagate.py);
+``preview`` replaces the optimisation of the key slices by per-cluster chroma matching (seconds).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import prepare
+from .errors import CancelledError, MedColorError
+from .masks import fit_centres
+from .options import Options
+from .propagate import blend, prior, splat
+from .report import provenance
+from .volume import CancelFn, Progress, ProgressFn, Volume
+
+GRID_CELLS = 24      # bilateral grid: cells across the larger slice side
+GRID_BINS = 24       # and along the windowed intensity
+PAPER_BATCH = 8      # slices per engine batch in paper mode
+
+
+@dataclass
+class ColorResult:
+    """rgba: (K, J, I, 4) uint8 in the input's array layout and geometry; report: provenance and figures."""
+
+    rgba: np.ndarray
+    report: dict
+
+
+def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray | None = None,
+                    library: str | Path | None = None, library_set: str | None = None,
+                    window: str | tuple | None = None, progress: ProgressFn | None = None,
+                    cancel: CancelFn | None = None) -> ColorResult:
+    """Colorize a scalar volume (never modified). Give a reference (h, w, 3) RGB in [0, 1] or a library."""
+    t0 = time.perf_counter()
+    options = replace(options).check()
+    prepare.check_volume(volume)
+    axis = prepare.axial_axis(volume.direction)
+    low, high, window_name = prepare.choose_window(volume, window)
+    stack = np.moveaxis(volume.array, axis, 0)                       # (S, H, W) view, no copy
+    gray = np.stack([prepare.apply_window(s, low, high) for s in stack])  # float32 in [0, 1]
+    air = np.stack([prepare.air_mask(g) for g in gray])
+    ref, ref_info = _reference(gray, air, reference, library, library_set)
+    notify = progress or (lambda p: None)
+    if options.mode == "paper":
+        rgb, net_label, device = _paper(gray, ref, options, notify, cancel)
+        keys: list[int] = list(range(len(gray)))
+    else:
+        rgb, keys, net_label, device = _keys_and_propagate(gray, air, ref, options, notify, cancel)
+    alpha = np.where(air, 0, np.round(gray * 255)).astype(np.uint8)
+    rgba = np.ascontiguousarray(np.moveaxis(np.concatenate([rgb, alpha[..., None]], -1), 0, axis))
+    report = provenance(options, net_label, device, ref_info, window={"low": low, "high": high, "name": window_name},
+                        slice_axis=int(axis), key_slices=keys)
+    report["seconds"] = time.perf_counter() - t0
+    report["seconds_per_slice"] = report["seconds"] / len(gray)
+    return ColorResult(rgba, report)
+
+
+def _reference(gray: np.ndarray, air: np.ndarray, reference: np.ndarray | None, library, library_set) -> tuple[np.ndarray, dict]:
+    """The pinned reference, or one library reference decided once for the volume by D-hash votes."""
+    if reference is not None:
+        return reference, {"path": "given"}
+    if library is None:
+        raise MedColorError("give a colour reference (--reference) or a reference library (--library)")
+    from .library import choose_for_volume, load_library, load_reference
+    choice = choose_for_volume(load_library(library), list(gray), set=library_set)
+    m = choice.match
+    return load_reference(m.path), {"path": str(m.path), "set": m.set, "hamming_distance": m.distance,
+                                    "votes": choice.votes, "library": str(library)}
+
+
+def _paper(gray: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,
+           cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+    """Every slice through the engine's paper mode, PAPER_BATCH slices per batch."""
+    from .pipeline2d import colorize_slices, network
+    net = network(options)
+    out = np.zeros((*gray.shape, 3), np.uint8)
+    for start in range(0, len(gray), PAPER_BATCH):
+        stop = min(start + PAPER_BATCH, len(gray))
+        relay = lambda p, a=start, b=stop: notify(Progress(f"slices {a + 1}-{b} of {len(gray)}: {p.stage}", p.done, p.total, p.message))  # noqa: E731
+        out[start:stop] = colorize_slices(net, gray[start:stop], ref, options, progress=relay, cancel=cancel).rgb
+    return out, net.label, str(next(net.parameters()).device)
+
+
+def key_slice_indices(air: np.ndarray, n: int) -> list[int]:
+    """n slice indices spread evenly over the slices that hold tissue (at least 5 % non-air)."""
+    tissue = np.flatnonzero((~air).mean((1, 2)) >= 0.05)
+    pool = tissue if len(tissue) else np.arange(len(air))
+    picks = pool[np.round(np.linspace(0, len(pool) - 1, min(n, len(pool)))).astype(int)]
+    return sorted({int(i) for i in picks})
+
+
+def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,
+                        cancel: CancelFn | None) -> tuple[np.ndarray, list[int], str, str]:
+    """Colour the key slices (optimised, or matched in preview), then propagate to all slices."""
+    keys = key_slice_indices(air, options.key_slices)
+    centres = fit_centres(gray[~air] if (~air).any() else gray, options.k, seed=options.seed)
+    key_rgb, label, device = _colour_keys(gray[keys], ref, centres, options, notify, cancel)
+    dev = torch.device(device)
+    cell = max(gray.shape[1:]) / GRID_CELLS
+    grids = []
+    for g, rgb in zip(gray[keys], key_rgb):
+        g_t = torch.as_tensor(g, device=dev)
+        offset = torch.as_tensor(rgb, device=dev).permute(2, 0, 1).float() / 255 - _luma(rgb, dev)
+        grids.append(splat(g_t, offset, cell, GRID_BINS))
+    prior_grid = prior(grids)
+    out = np.empty((*gray.shape, 3), np.uint8)
+    from .color import with_luma
+    for z, g in enumerate(gray):
+        if cancel is not None and cancel():
+            raise CancelledError("cancelled")
+        g_t = torch.as_tensor(g, device=dev)
+        offset = blend(float(z), [float(k) for k in keys], grids, prior_grid, g_t, cell)
+        rgb, _ = with_luma((g_t + offset)[None], g_t[None, None])
+        out[z] = (rgb[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+        notify(Progress("propagate", z + 1, len(gray), f"slice {z + 1}/{len(gray)}"))
+    return out, keys, label, device
+
+
+def _luma(rgb_uint8: np.ndarray, device: torch.device) -> torch.Tensor:
+    w = torch.tensor([0.299, 0.587, 0.114], device=device).view(3, 1, 1)
+    return (torch.as_tensor(rgb_uint8, device=device).permute(2, 0, 1).float() / 255 * w).sum(0, keepdim=True)
+
+
+def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray, options: Options,
+                 notify: ProgressFn, cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+    """(B, H, W) key slices -> (B, H, W, 3) uint8 colour with the input's luma, one reference and centre set."""
+    if options.mode == "preview":
+        from .baselines import cluster_histogram
+        rgb = np.stack([np.round(cluster_histogram(g, ref, options.k) * 255).astype(np.uint8) for g in gray_keys])
+        notify(Progress("key slices", len(gray_keys), len(gray_keys), "per-cluster chroma matching"))
+        return rgb, "none (preview: no network)", "cpu"
+    from .pipeline2d import colorize_slices, network
+    net = network(replace(options, size=min(options.size, max(gray_keys.shape[1:]))))
+    opts = replace(options, size=min(options.size, max(gray_keys.shape[1:])))
+    relay = lambda p: notify(Progress(f"key slices: {p.stage}", p.done, p.total, p.message))  # noqa: E731
+    res = colorize_slices(net, gray_keys, ref, opts, centres=centres, progress=relay, cancel=cancel)
+    return res.rgb, net.label, str(next(net.parameters()).device)

@@ -1,0 +1,55 @@
+"""Provenance and the JSON report, shared by the CLI, the Slicer worker and the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .options import Options
+
+
+def versions() -> dict[str, str]:
+    """Versions of MedColor and the packages that shape its output."""
+    out = {"medcolor": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "torchvision", "numpy", "scikit-learn", "kornia", "SimpleITK"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def provenance(options: Options, weights_label: str, device: str, reference: dict, **extra) -> dict:
+    """What produced an output: mode, weights, seed, device, reference, parameters, versions."""
+    return {"mode": options.mode, "weights": weights_label, "seed": options.seed, "device": device,
+            "reference": reference, "params": options.as_dict(), "versions": versions(), **extra}
+
+
+def json_safe(value):
+    """Replace non-finite floats (PSNR of identical images is inf) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(json_safe(data), f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,44 @@
+"""Shared fixtures: real data from ../shared/data, seeded generators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared data not found at {DATA}")
+    return DATA
+
+
+def load_gray(path: Path, size: int | None = None) -> np.ndarray:
+    """A real 2-D image as float32 gray in [0, 1], optionally resized to size x size."""
+    img = Image.open(path).convert("L")
+    if size:
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32) / 255
+
+
+def load_rgb(path: Path, size: int | None = None) -> np.ndarray:
+    """A real colour image as float32 RGB (H, W, 3) in [0, 1]."""
+    img = Image.open(path).convert("RGB")
+    if size:
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32) / 255
+
+
+@pytest.fixture(scope="session")
+def brain_t1(data_dir) -> np.ndarray:
+    return load_gray(data_dir / "mri" / "itk_BrainT1Slice.png", 64)
+
+
+@pytest.fixture(scope="session")
+def visible_woman(data_dir) -> np.ndarray:
+    return load_rgb(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", 64)

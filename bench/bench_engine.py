@@ -1,0 +1,94 @@
+"""One engine iteration (all five loss terms, stage 2) against a bare torchvision VGG19 forward+backward.
+
+Same input size, batch and device, measured side by side in one run (interleaved, median of repeats).
+Bare = torchvision vgg19().features up to relu5_1 (the part the engine uses), frozen weights, gradient
+with respect to the input only, as in the optimisation. Prints JSON. Target: engine / bare <= 1.3.
+
+    python bench/bench_engine.py [--device cpu|cuda] [--sizes 224] [--batches 1,4] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from MedColorLib.engine import build_targets, loss_terms  # noqa: E402
+from MedColorLib.options import LossWeights  # noqa: E402
+from MedColorLib.vgg import load_vgg  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _real_pair(size: int, batch: int, device: torch.device):
+    from PIL import Image
+    from MedColorLib.color import luma_np
+    from MedColorLib.masks import paired_masks
+    gray = np.asarray(Image.open(DATA / "mri/itk_BrainT1Slice.png").convert("L").resize((size, size)), np.float32) / 255
+    ref = np.asarray(Image.open(DATA / "color_ref/itk_VisibleWomanHeadSlice.png").convert("RGB").resize((size, size)), np.float32) / 255
+    mt, mr = paired_masks(gray, luma_np(ref).astype(np.float32))
+    rep = lambda a: torch.as_tensor(a)[None].expand(batch, *a.shape).contiguous().to(device)  # noqa: E731
+    return rep(gray[None]), rep(ref.transpose(2, 0, 1)), rep(mt), rep(mr)
+
+
+def _timed(fn, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def bench(size: int, batch: int, device: torch.device, repeats: int) -> dict:
+    net = load_vgg("random", device)
+    gray, ref, mt, mr = _real_pair(size, batch, device)
+    targets = build_targets(net, gray, ref, mt, mr)
+    weights = LossWeights()
+    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
+    bare_layers = net.layers  # the same frozen modules, called without the engine around them
+
+    def engine_step():
+        x.grad = None
+        sum(loss_terms(net, x, targets, weights, stage=2).values()).sum().backward()
+
+    def bare_step():
+        x.grad = None
+        bare_layers(net.normalise(x)).sum().backward()
+
+    for _ in range(2):  # warm-up
+        engine_step(), bare_step()
+    eng, bare = [], []
+    for _ in range(repeats):
+        eng.append(_timed(engine_step, device))
+        bare.append(_timed(bare_step, device))
+    e, b = statistics.median(eng), statistics.median(bare)
+    return {"size": size, "batch": batch, "engine_s": round(e, 5), "bare_vgg19_s": round(b, 5),
+            "ratio": round(e / b, 3), "engine_s_per_image": round(e / batch, 5)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--sizes", default="224")
+    ap.add_argument("--batches", default="1,4")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    rows = [bench(s, b, device, args.repeats) for s in map(int, args.sizes.split(",")) for b in map(int, args.batches.split(","))]
+    info = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+            "torch": torch.__version__, "weights": "random (timing does not depend on the values)", "results": rows,
+            "target": "engine / bare <= 1.3"}
+    print(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":
+    main()
