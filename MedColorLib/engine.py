@@ -72,14 +72,16 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
     """Minimise objective from x0; returns, per image, the lowest-loss iterate seen (not the last)."""
     x = x0.detach().clone().requires_grad_(True)
     best_x, best = x0.detach().clone(), torch.full((len(x0),), float("inf"), device=x0.device)
-    if method == "lbfgs":  # one function evaluation per step(): max_iter=1 keeps the history across steps
-        opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1)
+    scale = _gradient_scale(x0, objective)
+    if method == "lbfgs":  # one evaluation per step() (no line search); max_iter=1 keeps the history across steps
+        opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1,
+                                line_search_fn=None)
     else:
         opt = torch.optim.Adam([x], lr=0.02)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        per_image = objective(x)
+        per_image = objective(x) * scale
         with torch.no_grad():
             better = per_image < best
             best[better], best_x[better] = per_image[better], x[better]
@@ -92,16 +94,28 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
             raise CancelledError("cancelled")
         loss = opt.step(closure)
         if progress is not None:
-            progress(Progress(stage, i + 1, iterations, f"loss {float(loss.detach()):.4g}"))
+            progress(Progress(stage, i + 1, iterations, f"loss {float(loss.detach()) / len(x0):.4g} (scaled)"))
     with torch.no_grad():  # the last update has not been evaluated yet
-        final = objective(x)
+        final = objective(x) * scale
         better = final < best
         best_x[better] = x.detach()[better]
     return best_x
 
 
+def _gradient_scale(x0: torch.Tensor, objective: Objective) -> torch.Tensor:
+    """Per-image factor that makes the starting gradient 1 per pixel on average, shape (B,).
+
+    The minimiser and the best iterate do not change, but torch's L-BFGS is not scale-free: it skips
+    curvature pairs with s.y < 1e-10 and caps only large first steps, so tiny gradients (random weights,
+    flat losses) would leave it at steepest descent with negligible steps.
+    """
+    x = x0.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(x).sum(), x)
+    return grad.abs().flatten(1).mean(1).clamp_min(1e-30).reciprocal()
+
+
 def initial_image(gray: torch.Tensor, how: str, seed: int) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 3, H, W) start: near-constant noise around the ImageNet mean colour (paper), or the input."""
+    """(B, 1, H, W) -> (B, 3, H, W) start: the gray input, or near-constant noise around the ImageNet mean (paper)."""
     # drawn on the CPU (the same start on every device), one draw shared by all slices of a batch, so a
     # slice's result does not depend on which batch it is in
     g = torch.Generator().manual_seed(seed)

@@ -43,11 +43,12 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     """Colorize a scalar volume (never modified). Give a reference (h, w, 3) RGB in [0, 1] or a library."""
     t0 = time.perf_counter()
     options = replace(options).check()
-    prepare.check_volume(volume)
-    axis = prepare.axial_axis(volume.direction)
+    axis = prepare.check_volume(volume)
     low, high, window_name = prepare.choose_window(volume, window)
-    stack = np.moveaxis(volume.array, axis, 0)                       # (S, H, W) view, no copy
-    gray = np.stack([prepare.apply_window(s, low, high) for s in stack])  # float32 in [0, 1]
+    # slices in display orientation (as the references and Slicer show them), float32 in [0, 1]
+    view = prepare.slice_view(volume.direction, axis)
+    gray = np.stack([prepare.apply_window(prepare.to_display(s, view), low, high)
+                     for s in prepare.iter_slices(volume.array, axis)])
     air = np.stack([prepare.air_mask(g) for g in gray])
     ref, ref_info = _reference(gray, air, reference, library, library_set)
     notify = progress or (lambda p: None)
@@ -57,12 +58,28 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     else:
         rgb, keys, net_label, device = _keys_and_propagate(gray, air, ref, options, notify, cancel)
     alpha = np.where(air, 0, np.round(gray * 255)).astype(np.uint8)
-    rgba = np.ascontiguousarray(np.moveaxis(np.concatenate([rgb, alpha[..., None]], -1), 0, axis))
+    rgba = np.concatenate([rgb, alpha[..., None]], -1)
+    rgba = np.stack([prepare.from_display(x, view) for x in rgba])  # back to raw slice order
+    rgba = np.ascontiguousarray(np.moveaxis(rgba, 0, axis))
     report = provenance(options, net_label, device, ref_info, window={"low": low, "high": high, "name": window_name},
                         slice_axis=int(axis), key_slices=keys)
     report["seconds"] = time.perf_counter() - t0
     report["seconds_per_slice"] = report["seconds"] / len(gray)
+    report["metrics"] = figures(gray, rgb, air, ref, options.k)
     return ColorResult(rgba, report)
+
+
+def figures(gray: np.ndarray, rgb: np.ndarray, air: np.ndarray, ref: np.ndarray, k: int, samples: int = 5) -> dict:
+    """Quality figures averaged over a few tissue slices: gray SSIM/PSNR, chroma distance, air chroma."""
+    from . import metrics
+    rows = [metrics.summary(rgb[i] / 255.0, gray[i], ref, air_mask=air[i]) for i in key_slice_indices(air, samples)]
+    keys = ("ssim_gray", "psnr_gray", "chroma_distance", "air_chroma", "colourfulness")
+    return {key: _mean([r[key] for r in rows]) for key in keys} | {"sampled_slices": len(rows)}
+
+
+def _mean(values: list) -> float | None:
+    finite = [v for v in values if v is not None]
+    return float(np.mean(finite)) if finite else None
 
 
 def _reference(gray: np.ndarray, air: np.ndarray, reference: np.ndarray | None, library, library_set) -> tuple[np.ndarray, dict]:

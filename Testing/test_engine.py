@@ -53,7 +53,7 @@ def test_colour_loss_falls_and_cluster_chroma_moves_to_reference(net, brain_t1, 
     opts = Options(mode="paper", weights="random", size=SIZE, iterations=(60, 0), postfilter=False,
                    loss=LossWeights(content=0.0, tv=0.0, colour=1e6))
     t = build_targets(net, g, r, mt, mr, with_swap=False)
-    x0 = torch.full((1, 3, SIZE, SIZE), 0.5) + 0.001 * torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    x0 = g.expand(-1, 3, -1, -1) + 0.001 * torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 
     def colour(x):
         f = net(x)

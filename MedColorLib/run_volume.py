@@ -1,0 +1,50 @@
+"""``medcolor colorize`` on a volume: read, colorize, write the colour volume atomically, preview, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import MedColorError
+from .progressbar import ProgressBar
+from .report import write_json
+
+VOLUME_OUTPUTS = (".nrrd", ".nii", ".nii.gz")
+
+
+def colorize_volume_file(args: argparse.Namespace, inp: Path, out: Path) -> dict:
+    """Returns the report; nothing is written unless the whole run succeeds."""
+    from .cli_colorize import options_from_args
+    from .library import load_reference
+    from .pipeline import colorize_volume
+    from .volume_io import read_volume, write_color_volume
+
+    if not out.name.lower().endswith(VOLUME_OUTPUTS):
+        raise MedColorError(f"a colour volume is written as {', '.join(VOLUME_OUTPUTS)}; got {out.name}")
+    options = options_from_args(args, "volume")
+    volume = read_volume(inp, series=args.series)
+    reference = load_reference(args.reference) if args.reference else None
+    with ProgressBar(args.quiet) as bar:
+        result = colorize_volume(volume, options, reference=reference, library=args.library,
+                                 library_set=args.library_set, window=args.window, progress=bar)
+    report = result.report
+    if args.reference:
+        report["reference"] = {"path": str(args.reference)}
+    write_color_volume(out, result.rgba, volume, metadata=flat_metadata(report), rgb=args.rgb)
+    report["output"] = str(out)
+    if args.preview:
+        from .preview import write_preview
+        window = report["window"]
+        write_preview(args.preview, volume, result.rgba, (window["low"], window["high"]))
+        report["preview"] = str(args.preview)
+    if args.report:
+        write_json(args.report, report)
+    print(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p))
+    return report
+
+
+def flat_metadata(report: dict) -> dict[str, str]:
+    """Provenance as flat MedColor.* key/value strings for the file header."""
+    import json
+    keys = ("mode", "weights", "seed", "device", "reference", "window", "params", "versions", "key_slices")
+    return {f"MedColor.{k}": v if isinstance(v, str) else json.dumps(v, default=str) for k, v in report.items() if k in keys}
