@@ -20,8 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list:
     # each module adds its subparsers and sets `func(args) -> int`; imported here to keep start-up light
-    from . import cli_colorize, cli_library
-    return [cli_colorize, cli_library]
+    from . import cli_colorize, cli_evaluate, cli_library
+    return [cli_colorize, cli_library, cli_evaluate]
 
 
 def dispatch(argv: list[str]) -> int:

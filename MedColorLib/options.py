@@ -36,6 +36,7 @@ class Options:
     size: int = 224                 # optimisation size (paper: 224)
     iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default
     key_slices: int = 5             # volume/preview: slices optimised with the full loss
+    smooth_passes: int = 1          # volume/preview: [1,2,1] passes over the key grids along the slice axis
     optimizer: str = "lbfgs"        # "lbfgs" | "adam"
     seed: int = 0
     k: int = 4                      # intensity clusters

@@ -19,7 +19,7 @@ from . import prepare
 from .errors import CancelledError, MedColorError
 from .masks import fit_centres
 from .options import Options
-from .propagate import blend, prior, splat
+from .propagate import blend, prior, smooth_keys, splat
 from .report import provenance
 from .volume import CancelFn, Progress, ProgressFn, Volume
 
@@ -38,7 +38,7 @@ class ColorResult:
 
 def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray | None = None,
                     library: str | Path | None = None, library_set: str | None = None,
-                    window: str | tuple | None = None, progress: ProgressFn | None = None,
+                    library_tags: dict[str, str] | None = None, window: str | tuple | None = None, progress: ProgressFn | None = None,
                     cancel: CancelFn | None = None) -> ColorResult:
     """Colorize a scalar volume (never modified). Give a reference (h, w, 3) RGB in [0, 1] or a library."""
     t0 = time.perf_counter()
@@ -50,7 +50,7 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     gray = np.stack([prepare.apply_window(prepare.to_display(s, view), low, high)
                      for s in prepare.iter_slices(volume.array, axis)])
     air = np.stack([prepare.air_mask(g) for g in gray])
-    ref, ref_info = _reference(gray, air, reference, library, library_set)
+    ref, ref_info = _reference(gray, reference, library, library_set, library_tags)
     notify = progress or (lambda p: None)
     if options.mode == "paper":
         rgb, net_label, device = _paper(gray, ref, options, notify, cancel)
@@ -82,14 +82,14 @@ def _mean(values: list) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
-def _reference(gray: np.ndarray, air: np.ndarray, reference: np.ndarray | None, library, library_set) -> tuple[np.ndarray, dict]:
+def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_set, library_tags) -> tuple[np.ndarray, dict]:
     """The pinned reference, or one library reference decided once for the volume by D-hash votes."""
     if reference is not None:
         return reference, {"path": "given"}
     if library is None:
         raise MedColorError("give a colour reference (--reference) or a reference library (--library)")
     from .library import choose_for_volume, load_library, load_reference
-    choice = choose_for_volume(load_library(library), list(gray), set=library_set)
+    choice = choose_for_volume(load_library(library), list(gray), set=library_set, tags=library_tags)
     m = choice.match
     return load_reference(m.path), {"path": str(m.path), "set": m.set, "hamming_distance": m.distance,
                                     "votes": choice.votes, "library": str(library)}
@@ -129,6 +129,7 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
         g_t = torch.as_tensor(g, device=dev)
         offset = torch.as_tensor(rgb, device=dev).permute(2, 0, 1).float() / 255 - _luma(rgb, dev)
         grids.append(splat(g_t, offset, cell, GRID_BINS))
+    grids = smooth_keys(grids, options.smooth_passes)
     prior_grid = prior(grids)
     out = np.empty((*gray.shape, 3), np.uint8)
     from .color import with_luma

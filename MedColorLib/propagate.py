@@ -57,6 +57,16 @@ def read(grid: torch.Tensor, gray: torch.Tensor, cell: float) -> torch.Tensor:
     return out[0, :, 0]
 
 
+def smooth_keys(grids: list[torch.Tensor], passes: int = 1) -> list[torch.Tensor]:
+    """[1, 2, 1] / 4 smoothing of the key grids along the slice axis (ends replicated), in homogeneous
+    coordinates: the 3-D, intensity-guided chroma smoothing across key slices (a tissue absent from a
+    neighbour's grid carries no weight there, so it is not diluted)."""
+    for _ in range(passes):
+        padded = [grids[0], *grids, grids[-1]]
+        grids = [0.25 * a + 0.5 * b + 0.25 * c for a, b, c in zip(padded, padded[1:], padded[2:])]
+    return grids
+
+
 def prior(grids: list[torch.Tensor]) -> torch.Tensor:
     """Intensity-only grid (4, D, 1, 1) summed over all keys and positions, scaled to a weak prior."""
     total = torch.stack(grids).sum((0, 3, 4), keepdim=True)[0]
