@@ -42,8 +42,8 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--size", type=int, default=224, help="optimisation size in px (paper: 224)")
     p.add_argument("--iterations", default=None, help="L-BFGS iterations of stage 1,2 (default: paper 1000,1000; "
-                   "volume 150,150 on the key slices; preview 0,0)")
-    p.add_argument("--key-slices", type=int, default=5, help="volume/preview: slices optimised with the full loss")
+                   "volume 100,100 on the key slices; preview 0,0)")
+    p.add_argument("--key-slices", type=int, default=4, help="volume/preview: slices optimised with the full loss")
     p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=4, help="intensity clusters (paper: 4)")

@@ -21,10 +21,11 @@ def luma_np(rgb: np.ndarray) -> np.ndarray:
 
 
 def chroma_np(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB in [0, 1] -> (..., 2) centred (Cb, Cr) in [-0.5, 0.5], float32."""
-    t = torch.as_tensor(np.ascontiguousarray(np.moveaxis(np.asarray(rgb, np.float32), -1, 0)))
-    ycc = rgb_to_ycbcr(t)
-    return np.moveaxis(ycc[1:].numpy(), 0, -1) - 0.5
+    """(..., 3) RGB in [0, 1] -> (..., 2) centred (Cb, Cr) in [-0.5, 0.5], float32 (kornia's BT.601 YCbCr)."""
+    rgb = np.asarray(rgb, np.float32)
+    flat = torch.as_tensor(np.ascontiguousarray(rgb.reshape(-1, 3).T)).view(3, -1, 1)  # (3, N, 1) image
+    cbcr = rgb_to_ycbcr(flat)[1:, :, 0].T.numpy() - 0.5
+    return cbcr.reshape(*rgb.shape[:-1], 2)
 
 
 def with_luma(rgb: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ its step history across the batch: a batch is one optimisation of the sum).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -67,6 +68,18 @@ def loss_terms(net: VGGFeatures, x: torch.Tensor, t: Targets, w: LossWeights, st
     return terms
 
 
+@contextmanager
+def conv_precision_matmul():
+    """Run float32 matrix products (the Grams) at the precision cuDNN convolutions use by default (TF32 on
+    recent GPUs); the previous setting is restored on exit. No effect on the CPU."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if torch.backends.cudnn.allow_tf32 else previous)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
 def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: str = "lbfgs", stage: str = "",
              progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> torch.Tensor:
     """Minimise objective from x0; returns, per image, the lowest-loss iterate seen (not the last)."""
@@ -82,9 +95,10 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
     def closure() -> torch.Tensor:
         opt.zero_grad()
         per_image = objective(x) * scale
-        with torch.no_grad():
+        with torch.no_grad():  # torch.where, not boolean indexing: no device synchronisation
             better = per_image < best
-            best[better], best_x[better] = per_image[better], x[better]
+            best.copy_(torch.where(better, per_image, best))
+            best_x.copy_(torch.where(better[:, None, None, None], x, best_x))
         total = per_image.sum()
         total.backward()
         return total
@@ -92,7 +106,8 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
     for i in range(iterations):
         if cancel is not None and cancel():
             raise CancelledError("cancelled")
-        loss = opt.step(closure)
+        with conv_precision_matmul():
+            loss = opt.step(closure)
         if progress is not None:
             progress(Progress(stage, i + 1, iterations, f"loss {float(loss.detach()) / len(x0):.4g} (scaled)"))
     with torch.no_grad():  # the last update has not been evaluated yet

@@ -38,6 +38,7 @@ class MaskSupport:
     weight: torch.Tensor
     sizes: list[int]
     mean: torch.Tensor
+    masks: torch.Tensor  # the dense (B, K, h, w) masks, for devices where one batched product is faster
 
 
 def mask_support(masks: torch.Tensor) -> MaskSupport:
@@ -47,11 +48,17 @@ def mask_support(masks: torch.Tensor) -> MaskSupport:
     hw = flat.shape[-1]
     index = [torch.nonzero(flat[i, j] > 0).flatten() + i * hw for i in range(b) for j in range(k)]
     weight = [flat[i, j][index[i * k + j] - i * hw] for i in range(b) for j in range(k)]
-    return MaskSupport(torch.cat(index), torch.cat(weight), [len(i) for i in index], flat.mean(2))
+    return MaskSupport(torch.cat(index), torch.cat(weight), [len(i) for i in index], flat.mean(2), masks)
 
 
 def support_gram(f: torch.Tensor, support: MaskSupport) -> torch.Tensor:
-    """masked_gram(f, masks) computed on the masks' supports only: about K times fewer operations. -> (B, K, C, C)."""
+    """masked_gram(f, masks) computed on the masks' supports only: about K times fewer operations. -> (B, K, C, C).
+
+    On a GPU the B*K small products cost more in launches than they save: there one dense batched
+    product is used instead (measured in bench/bench_engine.py).
+    """
+    if f.device.type != "cpu":
+        return masked_gram(f, support.masks)
     b, c, h, w = f.shape
     pixels = f.permute(0, 2, 3, 1).reshape(b * h * w, c)                 # (B*hw, C): tall-skinny for A^T A
     fm = pixels.index_select(0, support.index) * support.weight[:, None]  # (N, C)

@@ -10,7 +10,7 @@ MODES = ("paper", "volume", "preview")
 DEVICES = ("auto", "cpu", "cuda")
 # paper: the paper's schedule per slice; volume: key slices only, warm L-BFGS converges in far fewer
 # steps (see bench/bench_volume.py); preview: no optimisation at all
-DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (150, 150), "preview": (0, 0)}
+DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0, 0)}
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Options:
     device: str = "auto"
     size: int = 224                 # optimisation size (paper: 224)
     iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default
-    key_slices: int = 5             # volume/preview: slices optimised with the full loss
+    key_slices: int = 4             # volume/preview: slices optimised with the full loss
     smooth_passes: int = 1          # volume/preview: [1,2,1] passes over the key grids along the slice axis
     optimizer: str = "lbfgs"        # "lbfgs" | "adam"
     seed: int = 0

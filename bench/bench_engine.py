@@ -20,19 +20,19 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from MedColorLib.engine import build_targets, loss_terms  # noqa: E402
+from MedColorLib.engine import build_targets, conv_precision_matmul, loss_terms  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
 from MedColorLib.vgg import load_vgg  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _real_pair(size: int, batch: int, device: torch.device):
+def _real_pair(size: int, batch: int, device: torch.device, data: Path = DATA):
     from PIL import Image
     from MedColorLib.color import luma_np
     from MedColorLib.masks import paired_masks
-    gray = np.asarray(Image.open(DATA / "mri/itk_BrainT1Slice.png").convert("L").resize((size, size)), np.float32) / 255
-    ref = np.asarray(Image.open(DATA / "color_ref/itk_VisibleWomanHeadSlice.png").convert("RGB").resize((size, size)), np.float32) / 255
+    gray = np.asarray(Image.open(data / "mri/itk_BrainT1Slice.png").convert("L").resize((size, size)), np.float32) / 255
+    ref = np.asarray(Image.open(data / "color_ref/itk_VisibleWomanHeadSlice.png").convert("RGB").resize((size, size)), np.float32) / 255
     mt, mr = paired_masks(gray, luma_np(ref).astype(np.float32))
     rep = lambda a: torch.as_tensor(a)[None].expand(batch, *a.shape).contiguous().to(device)  # noqa: E731
     return rep(gray[None]), rep(ref.transpose(2, 0, 1)), rep(mt), rep(mr)
@@ -48,9 +48,9 @@ def _timed(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def bench(size: int, batch: int, device: torch.device, repeats: int) -> dict:
+def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path = DATA) -> dict:
     net = load_vgg("random", device)
-    gray, ref, mt, mr = _real_pair(size, batch, device)
+    gray, ref, mt, mr = _real_pair(size, batch, device, data)
     targets = build_targets(net, gray, ref, mt, mr)
     weights = LossWeights()
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
@@ -58,7 +58,8 @@ def bench(size: int, batch: int, device: torch.device, repeats: int) -> dict:
 
     def engine_step():
         x.grad = None
-        sum(loss_terms(net, x, targets, weights, stage=2).values()).sum().backward()
+        with conv_precision_matmul():  # as engine.optimise runs it
+            sum(loss_terms(net, x, targets, weights, stage=2).values()).sum().backward()
 
     def bare_step():
         x.grad = None
@@ -81,9 +82,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="224")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--data", default=str(DATA), help="the shared data folder (default ../shared/data)")
     args = ap.parse_args()
     device = torch.device(args.device)
-    rows = [bench(s, b, device, args.repeats) for s in map(int, args.sizes.split(",")) for b in map(int, args.batches.split(","))]
+    rows = [bench(s, b, device, args.repeats, Path(args.data)) for s in map(int, args.sizes.split(",")) for b in map(int, args.batches.split(","))]
     info = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
             "torch": torch.__version__, "weights": "random (timing does not depend on the values)", "results": rows,
             "target": "engine / bare <= 1.3"}

@@ -1,0 +1,118 @@
+"""A 512 x 512 x N CT in volume/preview mode, and paper mode's cost per slice, on one device. Prints JSON.
+
+The volume is the real DICOM CT series (20 slices of 512 x 512, ../shared/data/ct/totalseg_example_ct_dicom)
+linearly interpolated along the slice axis to N slices (default 300): real anatomy, the size of a
+clinical CT. Paper mode is measured on one batch of slices with a short schedule and extrapolated to the
+paper's 1000 + 1000 iterations (labelled as such).
+
+    python bench/bench_large_volume.py [--npy CT20.npy | --volume DIR] [--slices 300] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from MedColorLib.options import Options  # noqa: E402
+from MedColorLib.pipeline import colorize_volume  # noqa: E402
+from MedColorLib.volume import Volume  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load_slices(args) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """(S, 512, 512) int16 HU and (i, j, k) spacing."""
+    if args.npy:
+        return np.load(args.npy), (0.9765625, 0.9765625, 2.0)
+    from MedColorLib.volume_io import read_volume
+    v = read_volume(args.volume)
+    return v.array.astype(np.int16), tuple(v.spacing)
+
+
+def stretch(slices: np.ndarray, n: int) -> np.ndarray:
+    """Linear interpolation along axis 0 to n slices, int16, slice by slice (no float copy of the volume)."""
+    out = np.empty((n, *slices.shape[1:]), np.int16)
+    pos = np.linspace(0, len(slices) - 1, n)
+    for i, p in enumerate(pos):
+        lo, t = int(p), p - int(p)
+        hi = min(lo + 1, len(slices) - 1)
+        out[i] = np.round((1 - t) * slices[lo] + t * slices[hi])
+    return out
+
+
+def run_mode(volume: Volume, ref: np.ndarray, mode: str, device: str) -> dict:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    res = colorize_volume(volume, Options(mode=mode, weights="random", device=device), reference=ref, window="soft_tissue")
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    from MedColorLib.volume_metrics import flicker
+    win = res.report["window"]
+    gray = np.clip((volume.array[::5].astype(np.float32) - win["low"]) / (win["high"] - win["low"]), 0, 1)
+    return {"mode": mode, "seconds": round(seconds, 2), "seconds_per_slice": round(seconds / volume.array.shape[0], 4),
+            "iterations": res.report["params"]["iterations"], "key_slices": len(res.report["key_slices"]),
+            "gpu_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
+            "flicker_every_5th_slice": round(flicker(res.rgba[::5, ..., :3], gray, gray > 0.05), 5),
+            "metrics": res.report["metrics"]}
+
+
+def paper_per_slice(slices: np.ndarray, ref: np.ndarray, device: str, batch: int, iterations: tuple[int, int]) -> dict:
+    from MedColorLib.pipeline2d import colorize_slices, network
+    opts = Options(mode="paper", weights="random", device=device, iterations=iterations)
+    net = network(opts)
+    gray = np.clip((slices[:batch].astype(np.float32) + 160) / 400, 0, 1)
+    colorize_slices(net, gray[:1], ref, Options(mode="paper", weights="random", device=device, iterations=(2, 2)))  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    colorize_slices(net, gray, ref, opts)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    s = (time.perf_counter() - t) / len(gray)
+    return {"batch": len(gray), "iterations": list(iterations), "seconds_per_slice": round(s, 4),
+            "seconds_per_slice_at_1000_1000_extrapolated": round(s * 2000 / sum(iterations), 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--npy")
+    ap.add_argument("--volume", default=str(DATA / "ct" / "totalseg_example_ct_dicom"))
+    ap.add_argument("--reference", default=str(DATA / "color_ref" / "itk_VisibleWomanHeadSlice.png"))
+    ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--modes", default="preview,volume")
+    ap.add_argument("--paper-batch", type=int, default=8)
+    ap.add_argument("--paper-iterations", default="50,50")
+    args = ap.parse_args()
+    from PIL import Image
+    ref = np.asarray(Image.open(args.reference).convert("RGB"), np.float32) / 255
+    slices, spacing = load_slices(args)
+    array = stretch(slices, args.slices)
+    volume = Volume(array, spacing=(spacing[0], spacing[1], spacing[2] * (len(slices) - 1) / (args.slices - 1)),
+                    modality="CT")
+    out = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__,
+           "volume": f"{array.shape[2]}x{array.shape[1]}x{array.shape[0]} int16 (real DICOM CT, interpolated along z)",
+           "weights": "random (timing does not depend on the values)", "runs": []}
+    for mode in args.modes.split(","):
+        out["runs"].append(run_mode(volume, ref, mode, args.device))
+    out["paper"] = paper_per_slice(slices, ref, args.device, args.paper_batch, tuple(int(v) for v in args.paper_iterations.split(",")))
+    vol = next((r for r in out["runs"] if r["mode"] == "volume"), None)
+    if vol:
+        out["volume_vs_paper_per_slice_speedup"] = round(out["paper"]["seconds_per_slice_at_1000_1000_extrapolated"] / vol["seconds_per_slice"], 1)
+    out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
