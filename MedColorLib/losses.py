@@ -13,6 +13,26 @@ def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (f - target).pow(2).flatten(1).mean(1)
 
 
+class _Gram(torch.autograd.Function):
+    """X @ X^T for X (..., C, N) with the symmetric backward dX = (dG + dG^T) X: one product instead of the
+    two that autograd's matmul backward computes."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x @ x.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return (grad + grad.transpose(-1, -2)) @ x
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    """(..., C, N) -> (..., C, C) Gram matrix X X^T."""
+    return _Gram.apply(x)
+
+
 def masked_gram(f: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Gram of F * M_k normalised by C*h*w*mean(M_k) (Deep Photo Style Transfer). -> (B, K, C, C).
 
@@ -20,9 +40,8 @@ def masked_gram(f: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """
     b, c, h, w = f.shape
     fm = (f.unsqueeze(1) * masks.unsqueeze(2)).flatten(3)               # (B, K, C, hw)
-    gram = fm @ fm.transpose(2, 3)                                       # (B, K, C, C)
     norm = (c * h * w * masks.flatten(2).mean(2)).clamp_min(1e-8)        # (B, K)
-    return gram / norm[..., None, None]
+    return gram(fm) / norm[..., None, None]                               # (B, K, C, C)
 
 
 @dataclass
@@ -62,7 +81,7 @@ def support_gram(f: torch.Tensor, support: MaskSupport) -> torch.Tensor:
     b, c, h, w = f.shape
     pixels = f.permute(0, 2, 3, 1).reshape(b * h * w, c)                 # (B*hw, C): tall-skinny for A^T A
     fm = pixels.index_select(0, support.index) * support.weight[:, None]  # (N, C)
-    grams = torch.stack([part.T @ part for part in fm.split(support.sizes)])
+    grams = torch.stack([gram(part.T) for part in fm.split(support.sizes)])
     norm = (c * h * w * support.mean).clamp_min(1e-8)
     return grams.view(b, -1, c, c) / norm[..., None, None]
 

@@ -170,3 +170,10 @@ def test_support_gram_equals_the_dense_masked_gram(net, brain_t1, visible_woman)
     for layer in COLOUR_LAYERS:
         dense = masked_gram(f[layer], masks[layer])
         assert torch.allclose(support_gram(f[layer], mask_support(masks[layer])), dense, rtol=1e-4, atol=1e-9), layer
+
+
+def test_gram_backward_matches_autograd():
+    from MedColorLib.losses import gram
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram, (x,))
+    assert torch.allclose(gram(x), x @ x.transpose(-1, -2))

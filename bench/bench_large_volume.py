@@ -84,6 +84,29 @@ def paper_per_slice(slices: np.ndarray, ref: np.ndarray, device: str, batch: int
             "seconds_per_slice_at_1000_1000_extrapolated": round(s * 2000 / sum(iterations), 2)}
 
 
+def consistency(slices: np.ndarray, spacing, ref: np.ndarray, device: str, paper_iterations: tuple[int, int]) -> dict:
+    """The real 20-slice series (2 mm apart) in every mode, paper at paper_iterations: flicker between
+    adjacent slices, context spread, fidelity of volume/preview to paper."""
+    from MedColorLib.volume_metrics import context_spread, fidelity, flicker
+    volume = Volume(slices, spacing=spacing, modality="CT")
+    gray = np.clip((slices.astype(np.float32) + 160) / 400, 0, 1)
+    tissue = gray > 0.05
+    out, rgb = {}, {}
+    for mode in ("paper", "volume", "preview"):
+        opts = Options(mode=mode, weights="random", device=device,
+                       iterations=paper_iterations if mode == "paper" else None)
+        t = time.perf_counter()
+        rgb[mode] = colorize_volume(volume, opts, reference=ref, window="soft_tissue").rgba[..., :3]
+        out[mode] = {"seconds": round(time.perf_counter() - t, 2), "iterations": list(opts.check().iterations),
+                     "flicker": round(flicker(rgb[mode], gray, tissue), 5),
+                     "context_spread": round(context_spread(rgb[mode], gray, tissue), 5)}
+    for mode in ("volume", "preview"):
+        out[mode]["fidelity_to_paper"] = round(fidelity(rgb[mode], rgb["paper"], tissue), 5)
+    out["flicker_paper_over_volume"] = round(out["paper"]["flicker"] / out["volume"]["flicker"], 2)
+    out["context_spread_volume_over_paper"] = round(out["volume"]["context_spread"] / out["paper"]["context_spread"], 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--npy")
@@ -94,6 +117,8 @@ def main() -> None:
     ap.add_argument("--modes", default="preview,volume")
     ap.add_argument("--paper-batch", type=int, default=8)
     ap.add_argument("--paper-iterations", default="50,50")
+    ap.add_argument("--consistency-iterations", default=None,
+                    help="also run all modes on the real 20-slice series, paper mode at these iterations (e.g. 1000,1000)")
     args = ap.parse_args()
     from PIL import Image
     ref = np.asarray(Image.open(args.reference).convert("RGB"), np.float32) / 255
@@ -110,6 +135,9 @@ def main() -> None:
     vol = next((r for r in out["runs"] if r["mode"] == "volume"), None)
     if vol:
         out["volume_vs_paper_per_slice_speedup"] = round(out["paper"]["seconds_per_slice_at_1000_1000_extrapolated"] / vol["seconds_per_slice"], 1)
+    if args.consistency_iterations:
+        its = tuple(int(v) for v in args.consistency_iterations.split(","))
+        out["consistency_20_real_slices"] = consistency(slices, spacing, ref, args.device, its)
     out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     print(json.dumps(out, indent=2))
 
