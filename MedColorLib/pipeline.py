@@ -97,15 +97,34 @@ def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_
 
 def _paper(gray: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,
            cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
-    """Every slice through the engine's paper mode, PAPER_BATCH slices per batch."""
-    from .pipeline2d import colorize_slices, network
-    net = network(options)
-    out = np.zeros((*gray.shape, 3), np.uint8)
-    for start in range(0, len(gray), PAPER_BATCH):
-        stop = min(start + PAPER_BATCH, len(gray))
-        relay = lambda p, a=start, b=stop: notify(Progress(f"slices {a + 1}-{b} of {len(gray)}: {p.stage}", p.done, p.total, p.message))  # noqa: E731
-        out[start:stop] = colorize_slices(net, gray[start:stop], ref, options, progress=relay, cancel=cancel).rgb
-    return out, net.label, str(next(net.parameters()).device)
+    """Every slice through the engine's paper mode (its own centres per slice), PAPER_BATCH slices a batch."""
+    return optimise_slices(gray, ref, options, None, PAPER_BATCH, "slices", notify, cancel)
+
+
+def optimise_slices(gray: np.ndarray, ref: np.ndarray, options: Options, centres: np.ndarray | None, batch: int,
+                    label: str, notify: ProgressFn, cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+    """(S, H, W) slices -> (S, H, W, 3) uint8 through colorize_slices in batches. On GPU out-of-memory the
+    batch is halved, and at one slice the work moves to the CPU, each time with a message."""
+    from .pipeline2d import colorize_slices, network, resolve_device
+    device = str(resolve_device(options.device))
+    while True:
+        try:
+            opts = replace(options, device=device)
+            net = network(opts)
+            out = np.zeros((*gray.shape, 3), np.uint8)
+            for start in range(0, len(gray), batch):
+                stop = min(start + batch, len(gray))
+                relay = lambda p, a=start, b=stop: notify(Progress(  # noqa: E731
+                    f"{label} {a + 1}-{b} of {len(gray)}: {p.stage}", p.done, p.total, p.message))
+                out[start:stop] = colorize_slices(net, gray[start:stop], ref, opts, centres=centres,
+                                                  progress=relay, cancel=cancel).rgb
+            return out, net.label, device
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if device == "cpu":
+                raise
+            batch, device = (batch // 2, device) if batch > 1 else (batch, "cpu")
+            notify(Progress("out of memory", 0, 0, f"GPU out of memory: retrying with {batch} slice(s) per batch on {device}"))
 
 
 def key_slice_indices(air: np.ndarray, n: int) -> list[int]:
@@ -157,9 +176,5 @@ def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray, op
         rgb = np.stack([np.round(cluster_histogram(g, ref, options.k) * 255).astype(np.uint8) for g in gray_keys])
         notify(Progress("key slices", len(gray_keys), len(gray_keys), "per-cluster chroma matching"))
         return rgb, "none (preview: no network)", "cpu"
-    from .pipeline2d import colorize_slices, network
-    net = network(replace(options, size=min(options.size, max(gray_keys.shape[1:]))))
-    opts = replace(options, size=min(options.size, max(gray_keys.shape[1:])))
-    relay = lambda p: notify(Progress(f"key slices: {p.stage}", p.done, p.total, p.message))  # noqa: E731
-    res = colorize_slices(net, gray_keys, ref, opts, centres=centres, progress=relay, cancel=cancel)
-    return res.rgb, net.label, str(next(net.parameters()).device)
+    opts = replace(options, size=min(options.size, max(gray_keys.shape[1:])))  # never above the slice size
+    return optimise_slices(gray_keys, ref, opts, centres, len(gray_keys), "key slices", notify, cancel)

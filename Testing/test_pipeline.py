@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from MedColorLib import prepare
 from MedColorLib.errors import CancelledError, MedColorError
@@ -104,3 +105,33 @@ def test_bad_volumes_are_refused(ct, reference):
         colorize_volume(ct, _opts("volume"), reference=reference, window="240,-160")
     with pytest.raises(MedColorError, match="reference"):
         colorize_volume(ct, _opts("volume"))
+
+
+def test_gpu_out_of_memory_halves_the_batch_then_uses_the_cpu(ct, reference, monkeypatch):
+    # a GPU cannot be had in CI: the device is reported as cuda and colorize_slices fails with the real
+    # torch OutOfMemoryError while the batch is large or the device is not the CPU
+    from MedColorLib import pipeline2d
+    real = pipeline2d.colorize_slices
+    seen = []
+
+    def fake_device(name):
+        return torch.device("cpu") if name == "cpu" else torch.device("cuda")
+
+    def network_on_cpu(options):
+        return real.__globals__["load_vgg"](options.weights, "cpu", options.seed)
+
+    def colorize(net, gray, ref, opts, **kw):
+        seen.append((opts.device, len(gray)))
+        if opts.device != "cpu":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(net, gray, ref, opts, **kw)
+
+    monkeypatch.setattr(pipeline2d, "resolve_device", fake_device)
+    monkeypatch.setattr(pipeline2d, "network", network_on_cpu)
+    monkeypatch.setattr(pipeline2d, "colorize_slices", colorize)
+    messages = []
+    res = colorize_volume(ct, _opts("volume"), reference=reference, window="soft_tissue", progress=messages.append)
+    assert seen[:3] == [("cuda", 3), ("cuda", 1), ("cpu", 1)]  # halve the batch, then move to the CPU
+    assert all(d == "cpu" for d, _ in seen[2:]) and res.report["device"] == "cpu"
+    assert res.rgba.shape == (*ct.array.shape, 4)
+    assert any(m.stage == "out of memory" and "cpu" in m.message for m in messages)
