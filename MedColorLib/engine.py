@@ -69,13 +69,16 @@ def loss_terms(net: VGGFeatures, x: torch.Tensor, t: Targets, w: LossWeights, st
 
 
 @contextmanager
-def conv_precision_matmul():
-    """Run float32 matrix products (the Grams) at the precision cuDNN convolutions use by default (TF32 on
-    recent GPUs); the previous setting is restored on exit. No effect on the CPU."""
+def gpu_numerics():
+    """Deterministic cuDNN algorithms (same seed, same device -> same output), and float32 matrix products
+    (the Grams) at the precision cuDNN convolutions use by default (TF32 on recent GPUs). The previous
+    settings are restored on exit; on the CPU neither changes anything."""
     previous = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("high" if torch.backends.cudnn.allow_tf32 else previous)
     try:
-        yield
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False, deterministic=True,
+                                        allow_tf32=torch.backends.cudnn.allow_tf32):
+            yield
     finally:
         torch.set_float32_matmul_precision(previous)
 
@@ -106,8 +109,7 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
     for i in range(iterations):
         if cancel is not None and cancel():
             raise CancelledError("cancelled")
-        with conv_precision_matmul():
-            loss = opt.step(closure)
+        loss = opt.step(closure)
         if progress is not None:
             progress(Progress(stage, i + 1, iterations, f"loss {float(loss.detach()) / len(x0):.4g} (scaled)"))
     with torch.no_grad():  # the last update has not been evaluated yet
@@ -148,10 +150,11 @@ def colorize_batch(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor
     start: a warm start (B, 3, H, W) instead of the paper's noise, for volume slices.
     """
     it1, it2 = options.iterations
-    t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0)
-    x = initial_image(gray, options.init, options.seed) if start is None else start
-    for stage, n in ((1, it1), (2, it2)):
-        if n:
-            x = optimise(x, lambda v, s=stage: sum(loss_terms(net, v, t, options.loss, s).values()), n,
-                         options.optimizer, f"stage {stage}", progress, cancel)
+    with gpu_numerics():
+        t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0)
+        x = initial_image(gray, options.init, options.seed) if start is None else start
+        for stage, n in ((1, it1), (2, it2)):
+            if n:
+                x = optimise(x, lambda v, s=stage: sum(loss_terms(net, v, t, options.loss, s).values()), n,
+                             options.optimizer, f"stage {stage}", progress, cancel)
     return x.clamp(0, 1)

@@ -145,9 +145,9 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
     cell = max(gray.shape[1:]) / GRID_CELLS
     grids = []
     for g, rgb in zip(gray[keys], key_rgb):
-        g_t = torch.as_tensor(g, device=dev)
-        offset = torch.as_tensor(rgb, device=dev).permute(2, 0, 1).float() / 255 - _luma(rgb, dev)
-        grids.append(splat(g_t, offset, cell, GRID_BINS))
+        # splatted on the CPU: index_add_ on a GPU sums in a nondeterministic order
+        offset = torch.as_tensor(rgb).permute(2, 0, 1).float() / 255 - _luma(rgb, torch.device("cpu"))
+        grids.append(splat(torch.as_tensor(g), offset, cell, GRID_BINS).to(dev))
     grids = smooth_keys(grids, options.smooth_passes)
     prior_grid = prior(grids)
     out = np.empty((*gray.shape, 3), np.uint8)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from MedColorLib.engine import build_targets, conv_precision_matmul, loss_terms  # noqa: E402
+from MedColorLib.engine import build_targets, gpu_numerics, loss_terms  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
 from MedColorLib.vgg import load_vgg  # noqa: E402
 
@@ -58,7 +58,7 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
 
     def engine_step():
         x.grad = None
-        with conv_precision_matmul():  # as engine.optimise runs it
+        with gpu_numerics():  # as engine.optimise runs it
             sum(loss_terms(net, x, targets, weights, stage=2).values()).sum().backward()
 
     def bare_step():
