@@ -123,6 +123,7 @@ class MedColorParameterNode:
 
     inputVolume/outputVolume - grayscale input, RGBA output (created when empty).
     referenceSource/referenceFile/referenceNode - where the colours come from.
+    librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: ~/.medcolor/library).
     windowPreset/windowMin/windowMax - intensity window: auto, a CT preset, or custom (HU/MR units).
     """
 
@@ -131,6 +132,8 @@ class MedColorParameterNode:
     referenceSource: ReferenceSource = ReferenceSource.Automatic
     referenceFile: pathlib.Path
     referenceNode: vtkMRMLVectorVolumeNode
+    librarySet: Annotated[str, Choice(["pseudo", "real", "user"])] = "pseudo"
+    libraryFolder: pathlib.Path
     mode: ColorMode = ColorMode.Volume
     windowPreset: Annotated[str, Choice(["auto", "soft_tissue", "lung", "bone", "brain", "custom"])] = "auto"
     windowMin: float = -160.0
@@ -140,6 +143,7 @@ class MedColorParameterNode:
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     size: Annotated[int, WithinRange(32, 1024)] = 224
+    customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume 100+100)
     iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000
     iterationsStage2: Annotated[int, WithinRange(0, 5000)] = 1000
     contentWeight: Annotated[float, WithinRange(0.0, 1e6)] = 1.0

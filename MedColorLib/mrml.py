@@ -319,7 +319,8 @@ def read_color_array(path: str | Path) -> np.ndarray:
 
 
 def run_colorization(input_node, output_node=None, options=None, *, reference: np.ndarray | None = None,
-                     library: Path | None = None, window: str | tuple | None = None, name: str | None = None,
+                     library: Path | None = None, library_set: str | None = None,
+                     window: str | tuple | None = None, name: str | None = None,
                      progress: ProgressFn | None = None, cancel: CancelFn | None = None):
     """Colorize ``input_node`` in this process; return the output vector volume node.
 
@@ -333,8 +334,8 @@ def run_colorization(input_node, output_node=None, options=None, *, reference: n
         raise MedColorError("the output must be a vector (colour) volume node")
     options = (options or Options()).check()
     from .pipeline import colorize_volume  # torch and the engine load only for a valid request
-    result = colorize_volume(volume, options, reference=reference, library=library, window=window,
-                             progress=progress, cancel=cancel)
+    result = colorize_volume(volume, options, reference=reference, library=library, library_set=library_set,
+                             window=window, progress=progress, cancel=cancel)
     if cancel is not None and cancel():
         raise CancelledError("colorization cancelled")
     return store_result(input_node, result.rgba, result.report, output_node, name)

@@ -80,6 +80,7 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
     volume = read_volume(job["input"])
     result = colorize_volume(volume, options, reference=load_reference(job.get("reference")),
                              library=Path(job["library"]) if job.get("library") else None,
+                             library_set=job.get("library_set"),
                              window=_window(job.get("window")),
                              progress=lambda p: emit(_progress_event(p), stream))
     metadata = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in result.report.items()}

@@ -317,3 +317,40 @@ def test_worker_module_reports_bad_job_with_exit_2(tmp_path):
     assert run.returncode == 2
     assert "error" in json.loads(run.stdout.strip().splitlines()[-1])
     assert not (tmp_path / "out.nrrd").exists()
+
+
+def test_library_is_built_once_and_grows_with_added_references(tmp_path, data_dir, monkeypatch):
+    from MedColorModuleLib.ColorizationLogic import addReferenceToLibrary, ensureLibrary, usedReferencePath
+    from MedColorLib.library import load_library
+
+    folder = ensureLibrary(tmp_path / "lib")
+    library = load_library(folder)
+    assert {"pseudo", "real"} <= set(library.sets())
+    stamp = (folder / "medcolor-library.json").stat().st_mtime_ns
+    assert ensureLibrary(folder) == folder and (folder / "medcolor-library.json").stat().st_mtime_ns == stamp
+    added = addReferenceToLibrary(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", folder, "user")
+    assert added == folder / "user" / "itk_VisibleWomanHeadSlice.png"
+    assert [e.path for e in load_library(folder).entries if e.set == "user"] == ["user/itk_VisibleWomanHeadSlice.png"]
+    before = len(load_library(folder).entries)
+    with pytest.raises(MedColorError, match="gray"):
+        addReferenceToLibrary(data_dir / "mri" / "itk_BrainT1Slice.png", folder, "user")
+    assert len(load_library(folder).entries) == before and not (folder / "user" / "itk_BrainT1Slice.png").exists()
+    node = SimpleNamespace(GetAttribute=lambda key: json.dumps({"path": str(added)}))
+    assert usedReferencePath(node) == str(added)
+    assert usedReferencePath(SimpleNamespace(GetAttribute=lambda key: None)) is None
+
+
+def test_job_carries_the_library_and_its_set(app, ct_node, tmp_path):
+    process = FakeProcess()
+    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
+    logic.start(ct_node, None, Options(mode="preview", device="cpu"), library=tmp_path, librarySet="real")
+    assert process.job["library"] == str(tmp_path) and process.job["library_set"] == "real"
+    logic.cancel()
+
+
+def test_mode_schedule_unless_custom_iterations():
+    p = SimpleNamespace(mode="volume", weights="random", device="cpu", size=128, iterationsStage1=1000,
+                        iterationsStage2=1000, seed=0, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
+                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, customIterations=False)
+    assert optionsFromParameters(p).iterations == (100, 100)
+    assert optionsFromParameters(SimpleNamespace(**{**vars(p), "customIterations": True})).iterations == (1000, 1000)

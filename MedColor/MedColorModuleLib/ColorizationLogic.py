@@ -63,9 +63,48 @@ def optionsFromParameters(p: Any) -> Options:
     weights = {"file": str(getattr(p, "weightsFile", "") or "")}.get(_value(p.weights), _value(p.weights))
     loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
                        swap=p.swapWeight, tv=p.tvWeight)
+    iterations = (int(p.iterationsStage1), int(p.iterationsStage2)) if getattr(p, "customIterations", True) else None
     return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
-                   iterations=(int(p.iterationsStage1), int(p.iterationsStage2)), seed=int(p.seed),
-                   loss=loss).check()
+                   iterations=iterations, seed=int(p.seed), loss=loss).check()
+
+
+def defaultLibraryFolder() -> Path:
+    """The per-user reference library (independent of the Slicer version): ~/.medcolor/library."""
+    return Path.home() / ".medcolor" / "library"
+
+
+def ensureLibrary(folder: Path | None = None) -> Path:
+    """The library folder, building MedColor's default library there on first use (no download)."""
+    from MedColorLib.library import INDEX_NAME
+    from MedColorLib.library_build import build_default_library
+    folder = Path(folder) if folder else defaultLibraryFolder()
+    if not (folder / INDEX_NAME).is_file():
+        build_default_library(folder)
+    return folder
+
+
+def addReferenceToLibrary(imagePath: Path, folder: Path | None = None, setName: str = "user") -> Path:
+    """Copy a colour reference into the library's ``setName`` folder and re-index; returns the copy.
+
+    A gray or unreadable image raises MedColorError and leaves the library unchanged."""
+    from MedColorLib.library import index_library, load_reference
+    load_reference(imagePath)  # checks colour and size before anything is copied
+    folder = ensureLibrary(folder)
+    target = folder / setName / Path(imagePath).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(imagePath, target)
+    index_library(folder)
+    return target
+
+
+def usedReferencePath(outputNode) -> str | None:
+    """The reference image a finished run used, from the output node's provenance (None if not a file)."""
+    raw = outputNode.GetAttribute("MedColor.reference") if outputNode is not None else None
+    try:
+        path = json.loads(raw).get("path") if raw else None
+    except (ValueError, AttributeError):
+        return None
+    return path if path and Path(path).is_file() else None
 
 
 def windowFromParameters(p: Any) -> str | tuple[float, float] | None:
@@ -97,17 +136,19 @@ class ColorizationLogic:
 
     # ------------------------------------------------------------ blocking
     def process(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
-                library: Path | None = None, window=None, name: str | None = None, progress=None, cancel=None):
+                library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None,
+                progress=None, cancel=None):
         """Colorize in this process (blocking); return the output node. Raises MedColorError on bad input."""
         return mrml.run_colorization(inputNode, outputNode, options, reference=self._referenceArray(reference),
-                                     library=library, window=window, name=name, progress=progress, cancel=cancel)
+                                     library=library, library_set=librarySet, window=window, name=name,
+                                     progress=progress, cancel=cancel)
 
     # ------------------------------------------------------------ worker process
     def isRunning(self) -> bool:
         return self._job is not None
 
     def start(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
-              library: Path | None = None, window=None, name: str | None = None) -> None:
+              library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None) -> None:
         """Check the input, write it to a job folder and start the worker; returns at once."""
         if self.isRunning():
             raise MedColorError("a colorization is already running: wait for it or cancel it")
@@ -117,7 +158,8 @@ class ColorizationLogic:
         options = (options or Options()).check()
         folder = Path(tempfile.mkdtemp(prefix="MedColor-"))
         try:
-            job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, window)
+            job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
+                                 window)
             self._process.start([self._pythonExecutable, "-m", "MedColorLib.worker", str(folder / "job.json")],
                                 env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"))
         except BaseException:
@@ -125,10 +167,10 @@ class ColorizationLogic:
             raise
         self._job = _Job(folder, inputNode, outputNode, name or f"{inputNode.GetName()} colour", Path(job["output"]))
 
-    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, window) -> dict:
+    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window) -> dict:
         job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
                "output": str(folder / "output.nrrd"), "options": options.as_dict(),
-               "reference": None, "library": str(library) if library else None,
+               "reference": None, "library": str(library) if library else None, "library_set": librarySet,
                "window": list(window) if isinstance(window, tuple) else window}
         if reference is not None:
             np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))

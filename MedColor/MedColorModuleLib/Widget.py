@@ -16,7 +16,8 @@ from slicer.util import VTKObservationMixin
 from MedColorLib.errors import MedColorError
 from MedColorLib.volume import Progress
 
-from .ColorizationLogic import optionsFromParameters, windowFromParameters
+from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, optionsFromParameters, usedReferencePath,
+                                windowFromParameters)
 from .InstallLogic import InstallLogic
 
 POLL_MILLISECONDS = 200
@@ -50,6 +51,7 @@ class Widget(VTKObservationMixin):
         self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeightsButton)
         self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolderButton)
         self.ui.clearWeightsButton.connect("clicked(bool)", self.onClearWeightsButton)
+        self.ui.addToLibraryButton.connect("clicked(bool)", self.onAddToLibraryButton)
 
     # ------------------------------------------------------------ lifecycle
     def cleanup(self) -> None:
@@ -96,6 +98,8 @@ class Widget(VTKObservationMixin):
                             ("windowRange", p.windowPreset == "custom"), ("weightsFile", p.weights.value == "file")):
             self._setRowVisible(name, shown)
         self.ui.showIn3DButton.enabled = p.outputVolume is not None
+        if source == "file":
+            self._showThumbnail(p.referenceFile if p.referenceFile and p.referenceFile.is_file() else None)
         if self.logic.isRunning():
             return
         self.ui.applyButton.enabled = p.inputVolume is not None
@@ -124,8 +128,11 @@ class Widget(VTKObservationMixin):
         self.installLogic.ensureDependencies()
         if options.weights == "imagenet" and not self.installLogic.confirmImagenetDownload():
             raise MedColorError(_("The ImageNet weights are needed: agree to the download or import the file."))
-        self.logic.start(p.inputVolume, p.outputVolume, options, reference=self._reference(),
-                         window=windowFromParameters(p))
+        reference = self._reference()
+        library = ensureLibrary(p.libraryFolder if str(p.libraryFolder) not in ("", ".") else None) \
+            if reference is None else None
+        self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
+                         librarySet=p.librarySet if library else None, window=windowFromParameters(p))
         self._setRunning(True)
 
     def _reference(self):
@@ -171,11 +178,29 @@ class Widget(VTKObservationMixin):
 
     def _onFinished(self, outputNode) -> None:
         self._setRunning(False)
+        self._showThumbnail(usedReferencePath(outputNode))
         self._parameterNode.outputVolume = outputNode
         slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
         self.ui.statusLabel.text = _("Done: ") + outputNode.GetName()
         if self._parameterNode.showIn3D:
             self.onShowIn3DButton()
+
+    def onAddToLibraryButton(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("The reference could not be added to the library."), waitCursor=True):
+            if not p.referenceFile or not p.referenceFile.is_file():
+                raise MedColorError(_("Choose a reference image file first."))
+            folder = p.libraryFolder if str(p.libraryFolder) not in ("", ".") else None
+            target = addReferenceToLibrary(p.referenceFile, folder, "user")
+            self.ui.statusLabel.text = _("Added to the user library: {path}").format(path=target)
+
+    def _showThumbnail(self, path) -> None:
+        """The chosen reference image, 128 px high, under the library settings (Qt only)."""
+        pixmap = qt.QPixmap(str(path)) if path else qt.QPixmap()
+        if pixmap.isNull():
+            self.ui.referenceThumbnailLabel.text = _("(the chosen reference is shown here)")
+            return
+        self.ui.referenceThumbnailLabel.setPixmap(pixmap.scaledToHeight(128))
 
     def onShowIn3DButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
