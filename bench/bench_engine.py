@@ -54,7 +54,9 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     targets = build_targets(net, gray, ref, mt, mr)
     weights = LossWeights()
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
-    bare_layers = net.layers  # the same frozen modules, called without the engine around them
+    from torchvision.models import vgg19
+    bare_layers = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)  # torchvision's default NCHW
+    bare_nhwc = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
 
     def engine_step():
         x.grad = None
@@ -65,15 +67,21 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
         x.grad = None
         bare_layers(net.normalise(x)).sum().backward()
 
+    def bare_nhwc_step():  # the same bare network in the engine's channels-last layout, for a like-for-like view
+        x.grad = None
+        bare_nhwc(net.normalise(x).contiguous(memory_format=torch.channels_last)).sum().backward()
+
     for _ in range(2):  # warm-up
-        engine_step(), bare_step()
-    eng, bare = [], []
+        engine_step(), bare_step(), bare_nhwc_step()
+    eng, bare, nhwc = [], [], []
     for _ in range(repeats):
         eng.append(_timed(engine_step, device))
         bare.append(_timed(bare_step, device))
-    e, b = statistics.median(eng), statistics.median(bare)
+        nhwc.append(_timed(bare_nhwc_step, device))
+    e, b, n = statistics.median(eng), statistics.median(bare), statistics.median(nhwc)
     return {"size": size, "batch": batch, "engine_s": round(e, 5), "bare_vgg19_s": round(b, 5),
-            "ratio": round(e / b, 3), "engine_s_per_image": round(e / batch, 5)}
+            "ratio": round(e / b, 3), "bare_vgg19_channels_last_s": round(n, 5),
+            "ratio_to_channels_last": round(e / n, 3), "engine_s_per_image": round(e / batch, 5)}
 
 
 def main() -> None:
