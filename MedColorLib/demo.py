@@ -51,7 +51,7 @@ def run_demo(out: Path, weights: str = "imagenet", device: str = "auto", mode: s
     from .pipeline import colorize_volume
     from .preview import write_preview
     from .report import write_json
-    from .run_volume import flat_metadata
+    from .report import flat_metadata
     from .volume_io import write_color_volume
 
     out.mkdir(parents=True, exist_ok=True)

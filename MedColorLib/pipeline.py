@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import prepare
+from .color import luma, with_luma
 from .errors import CancelledError, MedColorError
 from .masks import fit_centres
 from .options import Options
@@ -38,8 +39,8 @@ class ColorResult:
 
 def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray | None = None,
                     library: str | Path | None = None, library_set: str | None = None,
-                    library_tags: dict[str, str] | None = None, window: str | tuple | None = None, progress: ProgressFn | None = None,
-                    cancel: CancelFn | None = None) -> ColorResult:
+                    library_tags: dict[str, str] | None = None, window: str | tuple | None = None,
+                    progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ColorResult:
     """Colorize a scalar volume (never modified). Give a reference (h, w, 3) RGB in [0, 1] or a library."""
     t0 = time.perf_counter()
     options = replace(options).check()
@@ -146,12 +147,12 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
     grids = []
     for g, rgb in zip(gray[keys], key_rgb):
         # splatted on the CPU: index_add_ on a GPU sums in a nondeterministic order
-        offset = torch.as_tensor(rgb).permute(2, 0, 1).float() / 255 - _luma(rgb, torch.device("cpu"))
+        colour = torch.as_tensor(rgb).permute(2, 0, 1).float()[None] / 255  # (1, 3, H, W)
+        offset = (colour - luma(colour))[0]
         grids.append(splat(torch.as_tensor(g), offset, cell, GRID_BINS).to(dev))
     grids = smooth_keys(grids, options.smooth_passes)
     prior_grid = prior(grids)
     out = np.empty((*gray.shape, 3), np.uint8)
-    from .color import with_luma
     for z, g in enumerate(gray):
         if cancel is not None and cancel():
             raise CancelledError("cancelled")
@@ -161,11 +162,6 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
         out[z] = (rgb[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
         notify(Progress("propagate", z + 1, len(gray), f"slice {z + 1}/{len(gray)}"))
     return out, keys, label, device
-
-
-def _luma(rgb_uint8: np.ndarray, device: torch.device) -> torch.Tensor:
-    w = torch.tensor([0.299, 0.587, 0.114], device=device).view(3, 1, 1)
-    return (torch.as_tensor(rgb_uint8, device=device).permute(2, 0, 1).float() / 255 * w).sum(0, keepdim=True)
 
 
 def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray, options: Options,

@@ -53,3 +53,9 @@ def write_json(path: str | Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def flat_metadata(report: dict) -> dict[str, str]:
+    """Provenance as flat MedColor.* key/value strings for a file header."""
+    keys = ("mode", "weights", "seed", "device", "reference", "window", "params", "versions", "key_slices")
+    return {f"MedColor.{k}": v if isinstance(v, str) else json.dumps(v, default=str) for k, v in report.items() if k in keys}

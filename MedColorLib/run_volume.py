@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import MedColorError
 from .progressbar import ProgressBar
-from .report import write_json
+from .report import flat_metadata, write_json
 
 VOLUME_OUTPUTS = (".nrrd", ".nii", ".nii.gz")
 
@@ -41,10 +41,3 @@ def colorize_volume_file(args: argparse.Namespace, inp: Path, out: Path) -> dict
         write_json(args.report, report)
     print(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p))
     return report
-
-
-def flat_metadata(report: dict) -> dict[str, str]:
-    """Provenance as flat MedColor.* key/value strings for the file header."""
-    import json
-    keys = ("mode", "weights", "seed", "device", "reference", "window", "params", "versions", "key_slices")
-    return {f"MedColor.{k}": v if isinstance(v, str) else json.dumps(v, default=str) for k, v in report.items() if k in keys}

@@ -73,6 +73,7 @@ def _window(value):
 def run_job(job: dict, stream: TextIO | None = None) -> Path:
     """Read the input, colorize it with progress lines, write the output atomically; return its path."""
     from .pipeline import colorize_volume
+    from .report import flat_metadata
     from .volume_io import read_volume, write_color_volume
 
     output = Path(job["output"])
@@ -83,8 +84,7 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
                              library_set=job.get("library_set"),
                              window=_window(job.get("window")),
                              progress=lambda p: emit(_progress_event(p), stream))
-    metadata = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in result.report.items()}
-    write_color_volume(output, result.rgba, volume, metadata)  # atomic: temporary file, then rename
+    write_color_volume(output, result.rgba, volume, flat_metadata(result.report))  # atomic: temporary file, then rename
     emit({"result": str(output), "report": result.report}, stream)
     return output
 
