@@ -11,8 +11,8 @@ LUMA = (0.299, 0.587, 0.114)  # BT.601, the paper's Y
 
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) RGB -> (B, 1, H, W) BT.601 luma."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    return (rgb * w).sum(1, keepdim=True)
+    r, g, b = rgb.unbind(1)  # weights as Python numbers: no host-to-device copy, so it can run in a CUDA graph capture
+    return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
 
 
 def luma_np(rgb: np.ndarray) -> np.ndarray:

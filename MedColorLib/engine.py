@@ -15,7 +15,8 @@ import torch
 
 from .color import luma
 from .errors import CancelledError
-from .losses import MaskSupport, colour_loss, content_loss, luma_loss, mask_support, masked_gram, style_swap, swap_loss, tv_loss
+from .gram import MaskSupport, mask_support, masked_gram
+from .losses import colour_loss, content_loss, luma_loss, style_swap, swap_loss, tv_loss
 from .options import LossWeights, Options
 from .vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, VGGFeatures
 from .volume import CancelFn, Progress, ProgressFn
@@ -89,6 +90,7 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
     x = x0.detach().clone().requires_grad_(True)
     best_x, best = x0.detach().clone(), torch.full((len(x0),), float("inf"), device=x0.device)
     scale = _gradient_scale(x0, objective)
+    evaluate = evaluator(objective, x, scale, graph=x.device.type == "cuda")
     if method == "lbfgs":  # one evaluation per step() (no line search); max_iter=1 keeps the history across steps
         opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1,
                                 line_search_fn=None)
@@ -96,15 +98,12 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
         opt = torch.optim.Adam([x], lr=0.02)
 
     def closure() -> torch.Tensor:
-        opt.zero_grad()
-        per_image = objective(x) * scale
+        per_image = evaluate()
         with torch.no_grad():  # torch.where, not boolean indexing: no device synchronisation
             better = per_image < best
             best.copy_(torch.where(better, per_image, best))
             best_x.copy_(torch.where(better[:, None, None, None], x, best_x))
-        total = per_image.sum()
-        total.backward()
-        return total
+        return per_image.sum()
 
     for i in range(iterations):
         if cancel is not None and cancel():
@@ -117,6 +116,39 @@ def optimise(x0: torch.Tensor, objective: Objective, iterations: int, method: st
         better = final < best
         best_x[better] = x.detach()[better]
     return best_x
+
+
+def evaluator(objective: Objective, x: torch.Tensor, scale: torch.Tensor, graph: bool) -> Callable[[], torch.Tensor]:
+    """A function that evaluates objective(x) * scale (B,) and leaves its gradient in x.grad, for x's current values.
+
+    graph (CUDA only): capture the evaluation once as a CUDA graph and replay it: one launch instead of the
+    several hundred small kernels of the losses, whose launch cost exceeds their work at small batches
+    (bench/README.md). The objective must then not copy from the host or synchronise.
+    """
+    def eager() -> torch.Tensor:
+        x.grad = None
+        per_image = objective(x) * scale
+        per_image.sum().backward()
+        return per_image.detach()
+
+    if not graph:
+        return eager
+    side = torch.cuda.Stream(x.device)  # capture needs warmed-up kernels (cuDNN/cuBLAS handles), run off the main stream
+    side.wait_stream(torch.cuda.current_stream(x.device))
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            eager()
+    torch.cuda.current_stream(x.device).wait_stream(side)
+    x.grad = None                 # backward in the capture allocates the static gradient the replays refill
+    captured = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(captured):
+        per_image = objective(x) * scale
+        per_image.sum().backward()
+
+    def replay() -> torch.Tensor:
+        captured.replay()
+        return per_image.detach()
+    return replay
 
 
 def _gradient_scale(x0: torch.Tensor, objective: Objective) -> torch.Tensor:

@@ -2,88 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
+
+from .gram import MaskSupport, support_gram
 
 
 def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Lc: 0.5 * mean((F[O] - F[I])^2) over (C, h, w). f, target: (B, C, h, w)."""
     return 0.5 * (f - target).pow(2).flatten(1).mean(1)
-
-
-class _Gram(torch.autograd.Function):
-    """X @ X^T for X (..., C, N) with the symmetric backward dX = (dG + dG^T) X: one product instead of the
-    two that autograd's matmul backward computes."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x @ x.transpose(-1, -2)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return (grad + grad.transpose(-1, -2)) @ x
-
-
-def gram(x: torch.Tensor) -> torch.Tensor:
-    """(..., C, N) -> (..., C, C) Gram matrix X X^T."""
-    return _Gram.apply(x)
-
-
-def masked_gram(f: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Gram of F * M_k normalised by C*h*w*mean(M_k) (Deep Photo Style Transfer). -> (B, K, C, C).
-
-    f: (B, C, h, w); masks: (B, K, h, w). An empty mask gives a zero Gram, as in the authors' code.
-    """
-    b, c, h, w = f.shape
-    fm = (f.unsqueeze(1) * masks.unsqueeze(2)).flatten(3)               # (B, K, C, hw)
-    norm = (c * h * w * masks.flatten(2).mean(2)).clamp_min(1e-8)        # (B, K)
-    return gram(fm) / norm[..., None, None]                               # (B, K, C, C)
-
-
-@dataclass
-class MaskSupport:
-    """The pixels where each mask is non-zero, so a Gram touches only them (masks barely overlap).
-
-    index: (N,) flat indices into the batch's pixels (b * h * w + pixel) for every (image, mask) pair
-    in turn; weight: (N,) the mask values there; sizes: N split per (image, mask), row-major over
-    (B, K); mean: (B, K) mask means.
-    """
-
-    index: torch.Tensor
-    weight: torch.Tensor
-    sizes: list[int]
-    mean: torch.Tensor
-    masks: torch.Tensor  # the dense (B, K, h, w) masks, for devices where one batched product is faster
-
-
-def mask_support(masks: torch.Tensor) -> MaskSupport:
-    """(B, K, h, w) masks -> their supports; computed once, the masks do not change during optimisation."""
-    b, k = masks.shape[:2]
-    flat = masks.flatten(2)                                              # (B, K, hw)
-    hw = flat.shape[-1]
-    index = [torch.nonzero(flat[i, j] > 0).flatten() + i * hw for i in range(b) for j in range(k)]
-    weight = [flat[i, j][index[i * k + j] - i * hw] for i in range(b) for j in range(k)]
-    return MaskSupport(torch.cat(index), torch.cat(weight), [len(i) for i in index], flat.mean(2), masks)
-
-
-def support_gram(f: torch.Tensor, support: MaskSupport) -> torch.Tensor:
-    """masked_gram(f, masks) computed on the masks' supports only: about K times fewer operations. -> (B, K, C, C).
-
-    On a GPU the B*K small products cost more in launches than they save: there one dense batched
-    product is used instead (measured in bench/bench_engine.py).
-    """
-    if f.device.type != "cpu":
-        return masked_gram(f, support.masks)
-    b, c, h, w = f.shape
-    pixels = f.permute(0, 2, 3, 1).reshape(b * h * w, c)                 # (B*hw, C): tall-skinny for A^T A
-    fm = pixels.index_select(0, support.index) * support.weight[:, None]  # (N, C)
-    grams = torch.stack([gram(part.T) for part in fm.split(support.sizes)])
-    norm = (c * h * w * support.mean).clamp_min(1e-8)
-    return grams.view(b, -1, c, c) / norm[..., None, None]
 
 
 def colour_loss(f: torch.Tensor, support: MaskSupport, ref_gram: torch.Tensor) -> torch.Tensor:

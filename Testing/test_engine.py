@@ -9,7 +9,8 @@ import torch
 from MedColorLib.color import chroma_np, luma_np
 from MedColorLib.engine import build_targets, colorize_batch, loss_terms
 from MedColorLib.errors import MedColorError
-from MedColorLib.losses import _patches, colour_loss, mask_support, masked_gram, style_swap, support_gram, swap_indices
+from MedColorLib.gram import mask_support, masked_gram, support_gram
+from MedColorLib.losses import _patches, colour_loss, style_swap, swap_indices
 from MedColorLib.masks import paired_masks
 from MedColorLib.options import LossWeights, Options
 from MedColorLib.pipeline2d import colorize_slices
@@ -173,7 +174,47 @@ def test_support_gram_equals_the_dense_masked_gram(net, brain_t1, visible_woman)
 
 
 def test_gram_backward_matches_autograd():
-    from MedColorLib.losses import gram
+    from MedColorLib.gram import gram
     x = torch.randn(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(gram, (x,))
     assert torch.allclose(gram(x), x @ x.transpose(-1, -2))
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch.backends.mkldnn.flags warns about Intel GPUs
+@pytest.mark.parametrize("onednn", [True, False])
+def test_support_gram_backward_matches_the_dense_form(onednn, brain_t1, visible_woman):
+    """The CPU support Gram's own backward (oneDNN products, or plain products) against autograd on the dense form."""
+    _, _, mt, _ = _batch(brain_t1, visible_woman)
+    masks = torch.nn.functional.avg_pool2d(torch.cat([mt, mt.flip(-1)])[..., ::8, ::8], 3, 1, 1)  # soft, overlapping
+    f = torch.rand(2, 5, *masks.shape[-2:], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    f = f.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        assert torch.autograd.gradcheck(lambda v: support_gram(v, mask_support(masks.double())), (f,))
+        sparse = support_gram(f, mask_support(masks.double()))
+    assert torch.allclose(sparse, masked_gram(f, masks.double()))
+
+
+def test_support_gram_float32_gradient_equals_the_dense_form(net, brain_t1, visible_woman):
+    """float32 on real VGG features, the path the engine runs (oneDNN products on the CPU; gradcheck above is float64)."""
+    _, _, mt, _ = _batch(brain_t1, visible_woman)
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4), requires_grad=True)
+    masks = net.propagate_masks(torch.cat([mt, mt.flip(-1)]))
+    grads = []
+    for gram_fn in (lambda f, m: support_gram(f, mask_support(m)), masked_gram):
+        f = net(x)
+        loss = sum(gram_fn(f[l], masks[l]).pow(2).sum() / gram_fn(f[l], masks[l]).detach().pow(2).sum() for l in COLOUR_LAYERS)
+        grads.append(torch.autograd.grad(loss, x)[0])
+    assert torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-3 * grads[1].abs().max().item())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run by bench/check_gpu_graph.py on one)")
+def test_cuda_graph_evaluation_equals_eager(brain_t1, visible_woman, monkeypatch):
+    """With a GPU: the optimisation with its CUDA graph gives the eager engine's result."""
+    import MedColorLib.engine as engine
+    gpu = load_vgg("random", "cuda", seed=0)
+    opts = Options(mode="paper", weights="random", size=SIZE, iterations=(5, 5))
+    outs, real = [], engine.evaluator
+    for graph in (True, False):
+        monkeypatch.setattr(engine, "evaluator", lambda o, x, s, graph, g=graph: real(o, x, s, graph=g))
+        outs.append(colorize_batch(gpu, *(t.cuda() for t in _batch(brain_t1, visible_woman)), opts).cpu())
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)

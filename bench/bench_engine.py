@@ -2,7 +2,9 @@
 
 Same input size, batch and device, measured side by side in one run (interleaved, median of repeats).
 Bare = torchvision vgg19().features up to relu5_1 (the part the engine uses), frozen weights, gradient
-with respect to the input only, as in the optimisation. Prints JSON. Target: engine / bare <= 1.3.
+with respect to the input only, as in the optimisation. The engine step is engine.evaluator, as the
+optimisation runs it (a CUDA graph on a GPU; there the eager engine and a graphed bare network are
+reported too). Prints JSON. Target: engine / bare <= 1.3.
 
     python bench/bench_engine.py [--device cpu|cuda] [--sizes 224] [--batches 1,4] [--repeats 5]
 """
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from MedColorLib.engine import build_targets, gpu_numerics, loss_terms  # noqa: E402
+from MedColorLib.engine import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
 from MedColorLib.vgg import load_vgg  # noqa: E402
 
@@ -57,31 +59,41 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     from torchvision.models import vgg19
     bare_layers = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)  # torchvision's default NCHW
     bare_nhwc = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
-
-    def engine_step():
-        x.grad = None
-        with gpu_numerics():  # as engine.optimise runs it
-            sum(loss_terms(net, x, targets, weights, stage=2).values()).sum().backward()
-
-    def bare_step():
-        x.grad = None
-        bare_layers(net.normalise(x)).sum().backward()
-
-    def bare_nhwc_step():  # the same bare network in the engine's channels-last layout, for a like-for-like view
-        x.grad = None
-        bare_nhwc(net.normalise(x).contiguous(memory_format=torch.channels_last)).sum().backward()
-
+    objective = lambda v: sum(loss_terms(net, v, targets, weights, stage=2).values())  # noqa: E731
+    ones = torch.ones(batch, device=device)
+    cuda = device.type == "cuda"
+    with gpu_numerics():  # as engine.optimise builds it: a CUDA graph on a GPU, eager on the CPU
+        engine_step = evaluator(objective, x, ones, graph=cuda)
+        engine_eager = evaluator(objective, x, ones, graph=False)
+    steps = {"engine": engine_step,
+             "bare_vgg19": evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=False),
+             # the same bare network in the engine's channels-last layout, for a like-for-like view
+             "bare_vgg19_channels_last": evaluator(
+                 lambda v: bare_nhwc(net.normalise(v).contiguous(memory_format=torch.channels_last)).flatten(1).sum(1),
+                 x, ones, graph=False)}
+    if cuda:  # the engine without its CUDA graph, and the bare network with one
+        steps["engine_eager"] = lambda: _numerics(engine_eager)
+        steps["bare_vgg19_graph"] = evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=True)
     for _ in range(2):  # warm-up
-        engine_step(), bare_step(), bare_nhwc_step()
-    eng, bare, nhwc = [], [], []
-    for _ in range(repeats):
-        eng.append(_timed(engine_step, device))
-        bare.append(_timed(bare_step, device))
-        nhwc.append(_timed(bare_nhwc_step, device))
-    e, b, n = statistics.median(eng), statistics.median(bare), statistics.median(nhwc)
-    return {"size": size, "batch": batch, "engine_s": round(e, 5), "bare_vgg19_s": round(b, 5),
-            "ratio": round(e / b, 3), "bare_vgg19_channels_last_s": round(n, 5),
-            "ratio_to_channels_last": round(e / n, 3), "engine_s_per_image": round(e / batch, 5)}
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):  # interleaved, so that machine noise hits all alike
+        for name, step in steps.items():
+            times[name].append(_timed(step, device))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    row = {"size": size, "batch": batch, **{f"{name}_s": round(t, 5) for name, t in med.items()}}
+    row["ratio"] = round(med["engine"] / med["bare_vgg19"], 3)
+    row["ratio_to_channels_last"] = round(med["engine"] / med["bare_vgg19_channels_last"], 3)
+    if cuda:
+        row["ratio_to_graphed_bare"] = round(med["engine"] / med["bare_vgg19_graph"], 3)
+    row["engine_s_per_image"] = round(med["engine"] / batch, 5)
+    return row
+
+
+def _numerics(step):
+    with gpu_numerics():
+        return step()
 
 
 def main() -> None:
