@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import MedColorError
 
-DICOM_SUFFIXES = (".dcm", ".dicom", "")
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -17,16 +17,22 @@ def read_gray(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise MedColorError(f"input not found: {path}")
-    gray = _read_dicom(path) if _is_dicom(path) else _read_picture(path)
+    gray = _read_dicom(path) if is_dicom(path) else _read_picture(path)
     if not np.isfinite(gray).all():
         raise MedColorError(f"{path} contains NaN or infinite values")
     return gray
 
 
-def _is_dicom(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(132)
-    return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom")
+def is_dicom(path: Path) -> bool:
+    """DICOM by suffix, or by the 'DICM' marker after the 128-byte preamble."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def _read_picture(path: Path) -> np.ndarray:

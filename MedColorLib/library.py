@@ -31,12 +31,12 @@ from PIL import Image, UnidentifiedImageError
 
 from .dhash import dhash, hash_to_hex, hex_to_hash, to_uint8
 from .errors import MedColorError
+from .io2d import DICOM_SUFFIXES, is_dicom
 
 INDEX_NAME = "medcolor-library.json"
 FORMAT = "medcolor-library"
 VERSION = 1
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-DICOM_SUFFIXES = (".dcm", ".dicom")
 SIDECAR_SUFFIX = ".json"
 MIN_SIDE = 16  # a reference smaller than this is useless to the engine
 GRAY_CHROMA = 30 / 255  # a pixel is coloured when max - min channel exceeds this
@@ -134,7 +134,7 @@ def read_gray_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise MedColorError(f"image {path} does not exist; give the path of a PNG, JPEG or DICOM file")
-    if _is_dicom(path):
+    if is_dicom(path):
         return _dicom_gray(path)
     img = _open_pil(path)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -146,7 +146,7 @@ def _read_rgb(path: Path) -> np.ndarray:
     """Any supported colour file -> float32 RGB in [0, 1] (no gray check)."""
     if not path.is_file():
         raise MedColorError(f"reference {path} does not exist; give the path of a colour image")
-    if _is_dicom(path):
+    if is_dicom(path):
         return _dicom_rgb(path, *_dicom_pixels(path))
     img = _open_pil(path)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -162,18 +162,6 @@ def _open_pil(path: Path) -> Image.Image:
         return img
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as err:
         raise MedColorError(f"{path} is not a readable image ({_short(err)}); replace or remove it") from None
-
-
-def _is_dicom(path: Path) -> bool:
-    """DICOM by suffix or by the 'DICM' preamble marker."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _dicom_pixels(path: Path, frame: str = "first"):

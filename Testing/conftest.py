@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SMALL_CT = ("ct", "totalseg_example_ct_sm.nii.gz")
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,17 @@ def brain_t1(data_dir) -> np.ndarray:
 @pytest.fixture(scope="session")
 def visible_woman(data_dir) -> np.ndarray:
     return load_rgb(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", 64)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """A real headless slicer-core application and MRML scene (one per test module)."""
+    from MedColorLib import slicer_scene
+    return slicer_scene.create_headless_slicer()
+
+
+@pytest.fixture(scope="module")
+def ct_node(app, data_dir):
+    """The small real abdomen CT loaded into the scene by Slicer's own storage node."""
+    from MedColorLib import slicer_scene
+    return slicer_scene.load_volume(app, data_dir.joinpath(*SMALL_CT), "ct")

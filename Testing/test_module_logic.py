@@ -8,7 +8,6 @@ Here the process runner is injected, so no test waits for VGG19; one test runs t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -27,12 +26,9 @@ from MedColorModuleLib import optionsFromParameters, windowFromParameters  # noq
 from MedColorModuleLib.InstallLogic import IMAGENET_WEIGHTS_FILE, missingRequirements, readRequirements  # noqa: E402
 
 from MedColorLib import mrml  # noqa: E402
-from MedColorLib import slicer_scene as ss  # noqa: E402
 from MedColorLib.errors import MedColorError  # noqa: E402
 from MedColorLib.options import Options  # noqa: E402
 
-HAS_WORKER_DEPS = all(importlib.util.find_spec(f"MedColorLib.{m}") for m in ("pipeline", "volume_io"))
-CT = ("ct", "totalseg_example_ct_sm.nii.gz")
 
 
 class FakeProcess:
@@ -91,16 +87,6 @@ def write_fake_output(inputPath: str, outputPath: str) -> np.ndarray:
     out = mrml.create_color_node(scene, rgba, node, "out")
     mrml.write_volume_node(out, outputPath)
     return rgba
-
-
-@pytest.fixture(scope="module")
-def app():
-    return ss.create_headless_slicer()
-
-
-@pytest.fixture(scope="module")
-def ct_node(app, data_dir):
-    return ss.load_volume(app, data_dir.joinpath(*CT), "ct")
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +258,6 @@ def _zombie(pid: int) -> bool:
     return not status.exists() or "zombie" in status.read_text()
 
 
-@pytest.mark.skipif(not HAS_WORKER_DEPS, reason="MedColorLib.pipeline / volume_io not written yet")
 def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
     logic = ColorizationLogic(pythonExecutable=sys.executable)
     seen = collect(logic)
@@ -289,7 +274,6 @@ def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
 
 
 @pytest.mark.slow  # waits for torch, VGG19 and a first L-BFGS step in the worker (~20 s on 2 cores)
-@pytest.mark.skipif(not HAS_WORKER_DEPS, reason="MedColorLib.pipeline / volume_io not written yet")
 def test_real_worker_cancel_after_progress_leaves_nothing(app, small_ct, visible_woman):
     import time
 
@@ -308,7 +292,6 @@ def test_real_worker_cancel_after_progress_leaves_nothing(app, small_ct, visible
     assert app.scene.GetNumberOfNodes() == count and seen["nodes"] == []
 
 
-@pytest.mark.skipif(not HAS_WORKER_DEPS, reason="MedColorLib.pipeline / volume_io not written yet")
 def test_worker_module_reports_bad_job_with_exit_2(tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"input": str(tmp_path / "missing.nrrd"), "output": str(tmp_path / "out.nrrd")}))

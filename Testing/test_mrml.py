@@ -13,12 +13,10 @@ import pytest
 
 pytest.importorskip("slicer")
 
+from conftest import SMALL_CT  # noqa: E402
 from MedColorLib import mrml  # noqa: E402
 from MedColorLib import slicer_scene as ss  # noqa: E402
 from MedColorLib.errors import CancelledError, MedColorError  # noqa: E402
-
-HAS_PIPELINE = importlib.util.find_spec("MedColorLib.pipeline") is not None
-CT = ("ct", "totalseg_example_ct_sm.nii.gz")
 
 
 def colour_map_rgba(hu: np.ndarray) -> np.ndarray:
@@ -38,16 +36,6 @@ def chroma(pixels: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def app():
-    return ss.create_headless_slicer()
-
-
-@pytest.fixture(scope="module")
-def ct_node(app, data_dir):
-    return ss.load_volume(app, data_dir.joinpath(*CT), "ct")
-
-
-@pytest.fixture(scope="module")
 def colour_node(app, ct_node):
     rgba = colour_map_rgba(mrml.volume_from_node(ct_node).array)
     return mrml.create_color_node(app.scene, rgba, ct_node, "ct colour", {"weights": "random", "seed": 3})
@@ -60,7 +48,7 @@ def node_count(scene) -> int:
 def test_volume_from_node_matches_simpleitk(ct_node, data_dir):
     import SimpleITK as sitk
 
-    image = sitk.ReadImage(str(data_dir.joinpath(*CT)))
+    image = sitk.ReadImage(str(data_dir.joinpath(*SMALL_CT)))
     volume = mrml.volume_from_node(ct_node)
     assert np.array_equal(volume.array, sitk.GetArrayFromImage(image))
     np.testing.assert_allclose(volume.spacing, image.GetSpacing(), atol=1e-6)
@@ -233,7 +221,6 @@ def tiny_options():
     return Options(mode="preview", weights="random", device="cpu", size=64, iterations=(3, 2), seed=0)
 
 
-@pytest.mark.skipif(not HAS_PIPELINE, reason="MedColorLib.pipeline not written yet")
 def test_run_colorization_with_pipeline(app, ct_node, visible_woman, tmp_path):
     count = node_count(app.scene)
     node = mrml.run_colorization(ct_node, None, tiny_options(), reference=visible_woman)
@@ -251,7 +238,6 @@ def test_run_colorization_with_pipeline(app, ct_node, visible_woman, tmp_path):
     app.scene.RemoveNode(node)
 
 
-@pytest.mark.skipif(not HAS_PIPELINE, reason="MedColorLib.pipeline not written yet")
 def test_cancelled_run_leaves_scene_unchanged(app, ct_node, visible_woman):
     count = node_count(app.scene)
     with pytest.raises((CancelledError, MedColorError)):
