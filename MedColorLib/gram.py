@@ -13,31 +13,40 @@ def masked_gram(f: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Gram of F * M_k normalised by C*h*w*mean(M_k) (Deep Photo Style Transfer). -> (B, K, C, C).
 
     f: (B, C, h, w); masks: (B, K, h, w). An empty mask gives a zero Gram, as in the authors' code.
+    The dense form: every pixel in every mask's product (GPUs, and the reference's Grams).
     """
     b, c, h, w = f.shape
-    fm = (f.unsqueeze(1) * masks.unsqueeze(2)).flatten(3)               # (B, K, C, hw)
-    norm = (c * h * w * masks.flatten(2).mean(2)).clamp_min(1e-8)        # (B, K)
-    return gram(fm) / norm[..., None, None]                               # (B, K, C, C)
+    flat = masks.flatten(2)                                              # (B, K, hw)
+    norm = (c * h * w * flat.mean(2)).clamp_min(1e-8)                    # (B, K)
+    weight = (flat.square() / norm[..., None]).transpose(1, 2).contiguous()  # (B, hw, K): (F M_k)^T (F M_k) / n_k
+    return _WeightedGram.apply(_pixels(f).view(b, h * w, c), weight).view(b, -1, c, c)
 
 
-class _Gram(torch.autograd.Function):
-    """X @ X^T for X (..., C, N) with the symmetric backward dX = (dG + dG^T) X: one product instead of the
-    two that autograd's matmul backward computes."""
+class _WeightedGram(torch.autograd.Function):
+    """G_k = X^T diag(W_k) X for X (B, N, C) and weights W (B, N, K) -> (B, K*C, C), the K Grams stacked.
+
+    One product per image over the (N, K*C) weighted copies, and in the backward one product with the
+    K symmetrised gradients side by side: contiguous, pixel-major tensors throughout (channels-last
+    features), where broadcasting masks over (B, K, C, h, w) had run in slow strided kernels on GPUs.
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x @ x.transpose(-1, -2)
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        weighted = (x[:, :, None, :] * weight[..., None]).view(b, n, -1)   # (B, N, K*C)
+        ctx.save_for_backward(x, weight)
+        return weighted.transpose(1, 2) @ x
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return (grad + grad.transpose(-1, -2)) @ x
-
-
-def gram(x: torch.Tensor) -> torch.Tensor:
-    """(..., C, N) -> (..., C, C) Gram matrix X X^T."""
-    return _Gram.apply(x)
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        b, n, c = x.shape
+        k = weight.shape[-1]
+        g = grad.view(b, k, c, c)
+        sym = (g + g.transpose(-1, -2)).permute(0, 2, 1, 3).reshape(b, c, k * c)  # [S_1 ... S_K] side by side
+        per_mask = (x @ sym).view(b, n, k, c)                                      # X S_k for every k
+        return (per_mask * weight[..., None]).sum(2), None
 
 
 @dataclass

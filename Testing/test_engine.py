@@ -173,11 +173,17 @@ def test_support_gram_equals_the_dense_masked_gram(net, brain_t1, visible_woman)
         assert torch.allclose(support_gram(f[layer], mask_support(masks[layer])), dense, rtol=1e-4, atol=1e-9), layer
 
 
-def test_gram_backward_matches_autograd():
-    from MedColorLib.gram import gram
-    x = torch.randn(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(gram, (x,))
-    assert torch.allclose(gram(x), x @ x.transpose(-1, -2))
+def test_dense_masked_gram_and_its_backward_match_the_plain_formula():
+    """masked_gram's stacked, pixel-major product and hand-written backward against autograd on (F M_k)(F M_k)^T / n_k."""
+    g = torch.Generator().manual_seed(5)
+    f = torch.rand(2, 6, 5, 7, dtype=torch.float64, generator=g).contiguous(memory_format=torch.channels_last)
+    masks = torch.rand(2, 3, 5, 7, dtype=torch.float64, generator=g).round()
+    masks[1, 0] = 0  # an empty mask gives a zero Gram
+    fm = (f.unsqueeze(1) * masks.unsqueeze(2)).flatten(3)
+    plain = fm @ fm.transpose(-1, -2) / (6 * 5 * 7 * masks.flatten(2).mean(2)).clamp_min(1e-8)[..., None, None]
+    assert torch.allclose(masked_gram(f, masks), plain)
+    assert not masked_gram(f, masks)[1, 0].any()
+    assert torch.autograd.gradcheck(lambda v: masked_gram(v, masks), (f.requires_grad_(True),))
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch.backends.mkldnn.flags warns about Intel GPUs
