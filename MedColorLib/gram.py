@@ -51,7 +51,8 @@ class _WeightedGram(torch.autograd.Function):
 
 @dataclass
 class MaskSupport:
-    """The pixels where each mask is non-zero, so a Gram touches only them (masks overlap only at edges).
+    """The pixels where each mask is non-zero, so a Gram touches only them (at the shallow layers, where most
+    pixels are, the masks overlap only at edges).
 
     index: (N,) flat indices into the batch's pixels (b * h * w + pixel) for every (image, mask) pair
     in turn; weight: (N,) the mask values there; sizes: N split per (image, mask), row-major over
@@ -62,7 +63,7 @@ class MaskSupport:
     weight: torch.Tensor
     sizes: list[int]
     mean: torch.Tensor
-    masks: torch.Tensor  # the dense (B, K, h, w) masks, for devices where one batched product is faster
+    masks: torch.Tensor  # the dense (B, K, h, w) masks, for the dense form on GPUs
 
 
 # oneDNN's Y^T Y runs 2-3x faster when a long row count is a multiple of 64 (C >= 128; bench/README.md);
@@ -88,8 +89,8 @@ def mask_support(masks: torch.Tensor) -> MaskSupport:
 def support_gram(f: torch.Tensor, support: MaskSupport) -> torch.Tensor:
     """masked_gram(f, masks) computed on the masks' supports only: about K times fewer operations. -> (B, K, C, C).
 
-    On a GPU the B*K small products cost more in launches than they save: there one dense batched
-    product is used instead (measured in bench/bench_engine.py).
+    On a GPU the dense form (masked_gram) is used: a padded, batched support form measured no faster
+    there, and a scatter-add backward would be nondeterministic (bench/README.md).
     """
     if f.device.type != "cpu":
         return masked_gram(f, support.masks)
