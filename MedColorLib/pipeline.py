@@ -48,9 +48,10 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     low, high, window_name = prepare.choose_window(volume, window)
     # slices in display orientation (as the references and Slicer show them), float32 in [0, 1]
     view = prepare.slice_view(volume.direction, axis)
-    gray = np.stack([prepare.apply_window(prepare.to_display(s, view), low, high)
-                     for s in prepare.iter_slices(volume.array, axis)])
-    air = np.stack([prepare.air_mask(g) for g in gray])
+    gray = _display_slices(volume.array, axis, view, low, high)
+    air = np.empty(gray.shape, bool)
+    for i, g in enumerate(gray):
+        air[i] = prepare.air_mask(g)
     ref, ref_info = _reference(gray, reference, library, library_set, library_tags)
     notify = progress or (lambda p: None)
     if options.mode == "paper":
@@ -58,16 +59,35 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
         keys: list[int] = list(range(len(gray)))
     else:
         rgb, keys, net_label, device = _keys_and_propagate(gray, air, ref, options, notify, cancel)
-    alpha = np.where(air, 0, np.round(gray * 255)).astype(np.uint8)
-    rgba = np.concatenate([rgb, alpha[..., None]], -1)
-    rgba = np.stack([prepare.from_display(x, view) for x in rgba])  # back to raw slice order
-    rgba = np.ascontiguousarray(np.moveaxis(rgba, 0, axis))
+    rgba = _raw_rgba(rgb, gray, air, volume.array.shape, axis, view)
     report = provenance(options, net_label, device, ref_info, window={"low": low, "high": high, "name": window_name},
                         slice_axis=int(axis), key_slices=keys)
     report["seconds"] = time.perf_counter() - t0
     report["seconds_per_slice"] = report["seconds"] / len(gray)
     report["metrics"] = figures(gray, rgb, air, ref, options.k)
     return ColorResult(rgba, report)
+
+
+def _display_slices(array: np.ndarray, axis: int, view: prepare.SliceView, low: float, high: float) -> np.ndarray:
+    """(N, H, W) float32 windowed slices in display orientation, filled slice by slice (no whole-volume copies)."""
+    first = prepare.to_display(prepare.take_slice(array, axis, 0), view)
+    gray = np.empty((array.shape[axis], *first.shape), np.float32)
+    for i, raw in enumerate(prepare.iter_slices(array, axis)):
+        gray[i] = prepare.apply_window(prepare.to_display(raw, view), low, high)
+    return gray
+
+
+def _raw_rgba(rgb: np.ndarray, gray: np.ndarray, air: np.ndarray, shape: tuple[int, ...], axis: int,
+              view: prepare.SliceView) -> np.ndarray:
+    """Display-oriented (N, H, W, 3) colour, with alpha = windowed gray (0 in air), written slice by slice
+    into a (K, J, I, 4) uint8 array in the input's layout."""
+    out = np.empty((*shape, 4), np.uint8)
+    slices = np.moveaxis(out, axis, 0)                                   # a view: writing it fills out
+    for i in range(len(rgb)):
+        shown = prepare.to_display(slices[i], view)                       # the output slice, display-oriented view
+        shown[..., :3] = rgb[i]
+        shown[..., 3] = np.where(air[i], 0, np.round(gray[i] * 255))
+    return out
 
 
 def figures(gray: np.ndarray, rgb: np.ndarray, air: np.ndarray, ref: np.ndarray, k: int, samples: int = 5) -> dict:
