@@ -7,6 +7,7 @@ its step history across the batch: a batch is one optimisation of the sum).
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -133,17 +134,28 @@ def evaluator(objective: Objective, x: torch.Tensor, scale: torch.Tensor, graph:
 
     if not graph:
         return eager
-    side = torch.cuda.Stream(x.device)  # capture needs warmed-up kernels (cuDNN/cuBLAS handles), run off the main stream
-    side.wait_stream(torch.cuda.current_stream(x.device))
+    main, side = torch.cuda.current_stream(x.device), torch.cuda.Stream(x.device)
+    side.wait_stream(main)
+    captured = torch.cuda.CUDAGraph()
+    # warm-up (cuDNN/cuBLAS handles, workspaces) and capture off the main stream; this context restores
+    # the main stream even when a failed capture leaves torch.cuda.graph's own one unexited
     with torch.cuda.stream(side):
         for _ in range(2):
             eager()
-    torch.cuda.current_stream(x.device).wait_stream(side)
-    x.grad = None                 # backward in the capture allocates the static gradient the replays refill
-    captured = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(captured):
-        per_image = objective(x) * scale
-        per_image.sum().backward()
+        x.grad = None             # backward in the capture allocates the static gradient the replays refill
+        try:
+            with torch.cuda.graph(captured, stream=side):
+                per_image = objective(x) * scale
+                per_image.sum().backward()
+        except torch.cuda.OutOfMemoryError:
+            raise                 # the pipeline halves the batch
+        except RuntimeError as err:  # an operation this torch or GPU cannot capture: the same computation, eagerly
+            warnings.warn(f"CUDA graph capture failed ({str(err).strip().splitlines()[0][:160]}); evaluating eagerly")
+            captured = None
+    main.wait_stream(side)
+    if captured is None:
+        x.grad = None
+        return eager
 
     def replay() -> torch.Tensor:
         captured.replay()

@@ -224,3 +224,16 @@ def test_cuda_graph_evaluation_equals_eager(brain_t1, visible_woman, monkeypatch
         monkeypatch.setattr(engine, "evaluator", lambda o, x, s, graph, g=graph: real(o, x, s, graph=g))
         outs.append(colorize_batch(gpu, *(t.cuda() for t in _batch(brain_t1, visible_woman)), opts).cpu())
     assert torch.allclose(outs[0], outs[1], atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_failed_cuda_graph_capture_falls_back_to_eager():
+    """With a GPU: an objective that cannot be captured (it synchronises) is evaluated eagerly, with a warning."""
+    from MedColorLib.engine import evaluator
+    x = torch.rand(2, 3, 8, 8, device="cuda", requires_grad=True)
+    objective = lambda v: (v ** 2).flatten(1).sum(1) * (1 + 0 * float(v.detach().sum()))  # noqa: E731  float() syncs
+    with pytest.warns(UserWarning, match="CUDA graph capture failed"):
+        evaluate = evaluator(objective, x, torch.ones(2, device="cuda"), graph=True)
+    loss = evaluate()
+    assert torch.allclose(loss, (x.detach() ** 2).flatten(1).sum(1))
+    assert torch.allclose(x.grad, 2 * x.detach())
