@@ -64,7 +64,6 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     cuda = device.type == "cuda"
     with gpu_numerics():  # as engine.optimise builds it: a CUDA graph on a GPU, eager on the CPU
         engine_step = evaluator(objective, x, ones, graph=cuda)
-        engine_eager = evaluator(objective, x, ones, graph=False)
     steps = {"engine": engine_step,
              "bare_vgg19": evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=False),
              # the same bare network in the engine's channels-last layout, for a like-for-like view
@@ -72,6 +71,7 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
                  lambda v: bare_nhwc(net.normalise(v).contiguous(memory_format=torch.channels_last)).flatten(1).sum(1),
                  x, ones, graph=False)}
     if cuda:  # the engine without its CUDA graph, and the bare network with one
+        engine_eager = evaluator(objective, x, ones, graph=False)
         steps["engine_eager"] = lambda: _numerics(engine_eager)
         steps["bare_vgg19_graph"] = evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=True)
     for _ in range(2):  # warm-up
