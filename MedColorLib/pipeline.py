@@ -150,7 +150,8 @@ def optimise_slices(gray: np.ndarray, ref: np.ndarray, options: Options, centres
 
 def key_slice_indices(air: np.ndarray, n: int) -> list[int]:
     """n slice indices spread evenly over the slices that hold tissue (at least 5 % non-air)."""
-    tissue = np.flatnonzero((~air).mean((1, 2)) >= 0.05)
+    pixels = air[0].size
+    tissue = np.flatnonzero(pixels - np.count_nonzero(air.reshape(len(air), -1), axis=1) >= 0.05 * pixels)
     pool = tissue if len(tissue) else np.arange(len(air))
     picks = pool[np.round(np.linspace(0, len(pool) - 1, min(n, len(pool)))).astype(int)]
     return sorted({int(i) for i in picks})

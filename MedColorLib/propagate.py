@@ -87,9 +87,9 @@ def blend(z: float, keys: list[float], grids: list[torch.Tensor], prior_grid: to
           gray: torch.Tensor, cell: float) -> torch.Tensor:
     """Chroma offsets (3, H, W) for the slice at position z, from the two key grids around it."""
     lo, hi, t = neighbours(z, keys)
-    acc = (1 - t) * read(grids[lo], gray, cell)
-    if t > 0:
-        acc = acc + t * read(grids[hi], gray, cell)
+    # a trilinear read is linear in the grid values: reading the blended grid is blending the two reads, at
+    # half the cost (the reads are most of the propagation's time)
+    acc = read(grids[lo] if t == 0 else (1 - t) * grids[lo] + t * grids[hi], gray, cell)
     d = prior_grid.shape[1]
     acc = acc + prior_grid[:, (gray * (d - 1)).round().long().clamp(0, d - 1), 0, 0]
     return acc[:3] / acc[3:].clamp_min(1e-12)
