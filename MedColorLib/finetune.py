@@ -12,8 +12,6 @@ L2-SP) stops the network from drifting or collapsing. Adam. The result is a feat
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .atomic import atomic_path
 from .color import luma
 from .errors import MedColorError
 from .vgg import COLOUR_LAYERS, VGGFeatures, load_vgg
@@ -162,14 +161,8 @@ def save_state(state: dict[str, torch.Tensor], path: str | Path) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise MedColorError(f"output folder {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -29,6 +29,7 @@ from typing import Iterable, Mapping
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import atomic_path
 from .dhash import dhash, hash_to_hex, hex_to_hash, to_uint8
 from .errors import MedColorError
 from .io2d import DICOM_SUFFIXES, is_dicom
@@ -348,9 +349,8 @@ def write_index(library: Library) -> Path:
            "hash": "dhash 8x8: PIL gray, LANCZOS resize to 9x8, right > left; equals imagehash.dhash",
            "entries": [_entry_dict(e) for e in sorted(library.entries, key=lambda e: e.path)]}
     target = library.index_path
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
 
 

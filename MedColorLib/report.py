@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_path
 from .options import Options
 
 
@@ -44,15 +43,8 @@ def json_safe(value):
 
 def write_json(path: str | Path, data: dict) -> None:
     """Write JSON atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(json_safe(data), f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(json_safe(data), indent=2, default=str))
 
 
 def flat_metadata(report: dict) -> dict[str, str]:

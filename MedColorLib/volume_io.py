@@ -8,18 +8,15 @@ over the destination only when complete, so a failed or interrupted write leaves
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 import os
 import re
-import secrets
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import MedColorError
 from .volume import Volume
 
@@ -236,7 +233,7 @@ def write_color_volume(path: str | Path, rgba: np.ndarray, like: Volume, metadat
         writer = lambda tmp: _write_nifti(tmp, rgba, like, metadata)  # noqa: E731
     else:
         raise MedColorError(f"cannot write {path}: unknown format; use .nrrd, .nii or .nii.gz")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         writer(tmp)
     return path
 
@@ -258,31 +255,6 @@ def _check_destination(path: Path, source: str | None = None) -> None:
         raise MedColorError(f"cannot write {path}: folder {path.parent} does not exist")
     if source and Path(source).resolve() == path.resolve():
         raise MedColorError(f"output {path} is the input file; choose another output name")
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to ``path``; rename it over ``path`` on success, delete it on
-    any failure (OSError -> MedColorError, 'disk full' for ENOSPC/EDQUOT; Ctrl-C re-raised)."""
-    tmp = path.with_name(f".medcolor-{secrets.token_hex(4)}-{path.name}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise MedColorError(f"cannot write {path}: disk full") from None
-        raise MedColorError(f"cannot write {path}: {err.strerror or err}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(tmp: Path) -> None:
-    try:
-        tmp.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _write_nrrd(tmp: Path, rgba: np.ndarray, like: Volume, metadata: dict[str, str], level: int) -> None:
@@ -381,7 +353,7 @@ def write_image_2d(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path
         rgb = rgb[..., :3]
     _check_destination(path)
     options = {"format": "PNG"} if suffix == ".png" else {"format": "JPEG", "quality": quality}
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "xb") as f:
             Image.fromarray(np.ascontiguousarray(rgb)).save(f, **options)
             f.flush()

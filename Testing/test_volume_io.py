@@ -381,3 +381,21 @@ def test_picture_writer_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(MedColorError, match="disk full"):
         write_image_2d(tmp_path / "q.png", rgb)
     assert files_in(tmp_path) == ["p.jpg", "p.png"]
+
+
+def test_json_report_and_weights_writes_are_atomic_too(tmp_path, monkeypatch):
+    """write_json and finetune.save_state use the same atomic writer: a failed write leaves no file behind."""
+    import torch
+
+    from MedColorLib import finetune, report
+
+    with pytest.raises(MedColorError, match="cannot write"):
+        report.write_json(tmp_path / "missing" / "r.json", {"a": 1})
+
+    def full(obj, f, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(MedColorError, match="disk full"):
+        finetune.save_state({"w": torch.zeros(1)}, tmp_path / "w.pth")
+    assert list(tmp_path.iterdir()) == []
