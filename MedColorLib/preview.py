@@ -30,14 +30,15 @@ def _spacing_of(volume: Volume, numpy_axis: int) -> float:
     return float(volume.spacing[2 - numpy_axis])
 
 
-def montage(volume: Volume, gray_u8: np.ndarray, rgba: np.ndarray) -> Image.Image:
-    """gray_u8 (K, J, I) windowed uint8 and rgba (K, J, I, 4) in the volume's layout -> 2 x 3 panel image."""
+def montage(volume: Volume, rgba: np.ndarray, window: tuple[float, float]) -> Image.Image:
+    """The volume windowed by (low, high) above rgba (K, J, I, 4) in its layout -> 2 x 3 panel image."""
     panels = []
     for world in (2, 1, 0):  # axial (S), coronal (P), sagittal (L)
         axis = _world_axis_to_numpy(volume.direction, world)
         view = prepare.slice_view(volume.direction, axis)
         mid = volume.array.shape[axis] // 2
-        g = prepare.to_display(prepare.take_slice(gray_u8, axis, mid), view)
+        gray_u8 = np.round(prepare.apply_window(prepare.take_slice(volume.array, axis, mid), *window) * 255).astype(np.uint8)
+        g = prepare.to_display(gray_u8, view)
         c = prepare.to_display(prepare.take_slice(rgba, axis, mid), view)[..., :3]
         rows_axis, cols_axis = [a for a in range(3) if a != axis]
         if view.transpose:
@@ -58,6 +59,4 @@ def montage(volume: Volume, gray_u8: np.ndarray, rgba: np.ndarray) -> Image.Imag
 def write_preview(path: str | Path, volume: Volume, rgba: np.ndarray, window: tuple[float, float]) -> Path:
     """Write the montage as PNG (atomically); window: the (low, high) used for the colour volume."""
     from .volume_io import write_image_2d
-    low, high = window
-    gray_u8 = np.round(prepare.apply_window(volume.array, low, high) * 255).astype(np.uint8)
-    return write_image_2d(path, np.asarray(montage(volume, gray_u8, rgba)))
+    return write_image_2d(path, np.asarray(montage(volume, rgba, window)))

@@ -20,9 +20,7 @@ def chroma(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim < 2 or rgb.shape[-1] not in (3, 4):
         raise MedColorError(f"expected RGB(A) values (..., 3|4), got shape {rgb.shape}")
-    x = rgb[..., :3].astype(np.float32) / (255 if rgb.dtype == np.uint8 else 1)
-    flat = x.reshape(-1, x.shape[-2], 3) if x.ndim > 2 else x[None]   # (N, W, 3): chroma_np wants (H, W, 3)
-    return chroma_np(flat).reshape(*x.shape[:-1], 2)
+    return chroma_np(rgb[..., :3].astype(np.float32) / (255 if rgb.dtype == np.uint8 else 1))
 
 
 def _check(rgb: np.ndarray, *masks: np.ndarray) -> None:
