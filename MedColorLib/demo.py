@@ -83,6 +83,7 @@ def _side_by_side(path: Path, volume: Volume, rgba: np.ndarray, window: tuple[fl
     from PIL import Image
 
     from . import prepare
+    from .preview import side_by_side
     from .volume_io import write_image_2d
     axis = prepare.axial_axis(volume.direction)
     view = prepare.slice_view(volume.direction, axis)
@@ -93,9 +94,4 @@ def _side_by_side(path: Path, volume: Volume, rgba: np.ndarray, window: tuple[fl
              np.round(reference * 255).astype(np.uint8)]
     resized = [Image.fromarray(np.ascontiguousarray(t)) for t in tiles]
     resized = [im.resize((round(im.width * 256 / im.height), 256), Image.BILINEAR) for im in resized]
-    sheet = Image.new("RGB", (sum(im.width for im in resized) + 8, 256))
-    x = 0
-    for im in resized:
-        sheet.paste(im, (x, 0))
-        x += im.width + 4
-    write_image_2d(path, np.asarray(sheet))
+    write_image_2d(path, np.asarray(side_by_side(resized)))

@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .evaluate import FIGURES, VOLUME_FIGURES, Settings
+from .preview import side_by_side
 from .report import versions, write_json
 
 TILE = 128          # montage tile height in px
@@ -90,12 +91,7 @@ def _tile(image: np.ndarray, label: str, height: int = TILE) -> Image.Image:
 def montage(images: dict[str, np.ndarray], path: Path, height: int = TILE) -> Path:
     """input | each method | reference, side by side, labelled; written as PNG."""
     order = ["input", *(k for k in images if k not in ("input", "reference")), "reference"]
-    tiles = [_tile(images[k], k, height) for k in order if k in images]
-    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), tiles[0].height), (255, 255, 255))
-    x = 0
-    for t in tiles:
-        sheet.paste(t, (x, 0))
-        x += t.width + 4
+    sheet = side_by_side([_tile(images[k], k, height) for k in order if k in images], background=(255, 255, 255))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
     return path

@@ -56,6 +56,17 @@ def montage(volume: Volume, rgba: np.ndarray, window: tuple[float, float]) -> Im
     return sheet
 
 
+def side_by_side(images: list[Image.Image], gap: int = 4, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Images pasted left to right, top-aligned, gap px apart, on an RGB sheet of the background colour."""
+    sheet = Image.new("RGB", (sum(im.width for im in images) + gap * (len(images) - 1), max(im.height for im in images)),
+                      background)
+    x = 0
+    for im in images:
+        sheet.paste(im, (x, 0))
+        x += im.width + gap
+    return sheet
+
+
 def write_preview(path: str | Path, volume: Volume, rgba: np.ndarray, window: tuple[float, float]) -> Path:
     """Write the montage as PNG (atomically); window: the (low, high) used for the colour volume."""
     from .volume_io import write_image_2d
