@@ -303,7 +303,8 @@ def test_worker_module_reports_bad_job_with_exit_2(tmp_path):
 
 
 def test_library_is_built_once_and_grows_with_added_references(tmp_path, data_dir, monkeypatch):
-    from MedColorModuleLib.ColorizationLogic import addReferenceToLibrary, ensureLibrary, usedReferencePath
+    from MedColorModuleLib.ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
+                                                     usedReferencePath)
     from MedColorLib.library import load_library
 
     folder = ensureLibrary(tmp_path / "lib")
@@ -321,6 +322,10 @@ def test_library_is_built_once_and_grows_with_added_references(tmp_path, data_di
     node = SimpleNamespace(GetAttribute=lambda key: json.dumps({"path": str(added)}))
     assert usedReferencePath(node) == str(added)
     assert usedReferencePath(SimpleNamespace(GetAttribute=lambda key: None)) is None
+    # the panel's folder: an unset path (Slicer gives "" or ".") means the default library
+    assert libraryFolderFromParameters(SimpleNamespace(libraryFolder=folder)) == folder
+    assert libraryFolderFromParameters(SimpleNamespace(libraryFolder=Path("."))) is None
+    assert libraryFolderFromParameters(SimpleNamespace(libraryFolder="")) is None
 
 
 def test_job_carries_the_library_and_its_set(app, ct_node, tmp_path):

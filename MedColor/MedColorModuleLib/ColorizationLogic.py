@@ -73,6 +73,12 @@ def defaultLibraryFolder() -> Path:
     return Path.home() / ".medcolor" / "library"
 
 
+def libraryFolderFromParameters(p: Any) -> Path | None:
+    """The library folder chosen in the panel, or None for the default (an unset path reads as "" or ".")."""
+    folder = getattr(p, "libraryFolder", None)
+    return Path(folder) if folder is not None and str(folder) not in ("", ".") else None
+
+
 def ensureLibrary(folder: Path | None = None) -> Path:
     """The library folder, building MedColor's default library there on first use (no download)."""
     from MedColorLib.library import INDEX_NAME

@@ -16,8 +16,8 @@ from slicer.util import VTKObservationMixin
 from MedColorLib.errors import MedColorError
 from MedColorLib.volume import Progress
 
-from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, optionsFromParameters, usedReferencePath,
-                                windowFromParameters)
+from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
+                                optionsFromParameters, usedReferencePath, windowFromParameters)
 from .InstallLogic import InstallLogic
 
 POLL_MILLISECONDS = 200
@@ -129,8 +129,7 @@ class Widget(VTKObservationMixin):
         if options.weights == "imagenet" and not self.installLogic.confirmImagenetDownload():
             raise MedColorError(_("The ImageNet weights are needed: agree to the download or import the file."))
         reference = self._reference()
-        library = ensureLibrary(p.libraryFolder if str(p.libraryFolder) not in ("", ".") else None) \
-            if reference is None else None
+        library = ensureLibrary(libraryFolderFromParameters(p)) if reference is None else None
         self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
                          librarySet=p.librarySet if library else None, window=windowFromParameters(p))
         self._setRunning(True)
@@ -190,8 +189,7 @@ class Widget(VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("The reference could not be added to the library."), waitCursor=True):
             if not p.referenceFile or not p.referenceFile.is_file():
                 raise MedColorError(_("Choose a reference image file first."))
-            folder = p.libraryFolder if str(p.libraryFolder) not in ("", ".") else None
-            target = addReferenceToLibrary(p.referenceFile, folder, "user")
+            target = addReferenceToLibrary(p.referenceFile, libraryFolderFromParameters(p), "user")
             self.ui.statusLabel.text = _("Added to the user library: {path}").format(path=target)
 
     def _showThumbnail(self, path) -> None:
