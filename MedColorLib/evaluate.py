@@ -293,9 +293,10 @@ def display_stack(array: np.ndarray, volume) -> np.ndarray:
 def volume_gray(volume, window) -> tuple[np.ndarray, np.ndarray]:
     """(gray (S, H, W) in [0, 1], air (S, H, W) bool) with the pipeline's window and air mask."""
     from . import prepare
+    from .pipeline import display_slices
+    axis = prepare.axial_axis(volume.direction)
     low, high, _ = prepare.choose_window(volume, window)
-    gray = np.stack([prepare.apply_window(s, low, high) for s in display_stack(volume.array, volume)])
-    return gray, np.stack([prepare.air_mask(g) for g in gray])
+    return display_slices(volume.array, axis, prepare.slice_view(volume.direction, axis), low, high)
 
 
 def mode_variant(spec: str | dict, settings: Settings, slices: int) -> tuple[str, Options]:

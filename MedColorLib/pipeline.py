@@ -48,10 +48,7 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     low, high, window_name = prepare.choose_window(volume, window)
     # slices in display orientation (as the references and Slicer show them), float32 in [0, 1]
     view = prepare.slice_view(volume.direction, axis)
-    gray = _display_slices(volume.array, axis, view, low, high)
-    air = np.empty(gray.shape, bool)
-    for i, g in enumerate(gray):
-        air[i] = prepare.air_mask(g)
+    gray, air = display_slices(volume.array, axis, view, low, high)
     ref, ref_info = _reference(gray, reference, library, library_set, library_tags)
     notify = progress or (lambda p: None)
     if options.mode == "paper":
@@ -68,13 +65,17 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     return ColorResult(rgba, report)
 
 
-def _display_slices(array: np.ndarray, axis: int, view: prepare.SliceView, low: float, high: float) -> np.ndarray:
-    """(N, H, W) float32 windowed slices in display orientation, filled slice by slice (no whole-volume copies)."""
+def display_slices(array: np.ndarray, axis: int, view: prepare.SliceView, low: float,
+                   high: float) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W) float32 windowed slices in display orientation and their (N, H, W) bool air masks, filled
+    slice by slice (no whole-volume copies)."""
     first = prepare.to_display(prepare.take_slice(array, axis, 0), view)
     gray = np.empty((array.shape[axis], *first.shape), np.float32)
+    air = np.empty(gray.shape, bool)
     for i, raw in enumerate(prepare.iter_slices(array, axis)):
         gray[i] = prepare.apply_window(prepare.to_display(raw, view), low, high)
-    return gray
+        air[i] = prepare.air_mask(gray[i])
+    return gray, air
 
 
 def _raw_rgba(rgb: np.ndarray, gray: np.ndarray, air: np.ndarray, shape: tuple[int, ...], axis: int,
