@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_volume import stretch  # noqa: E402
 from MedColorLib.options import Options  # noqa: E402
 from MedColorLib.pipeline import colorize_volume  # noqa: E402
 from MedColorLib.volume import Volume  # noqa: E402
@@ -35,17 +37,6 @@ def load_slices(args) -> tuple[np.ndarray, tuple[float, float, float]]:
     from MedColorLib.volume_io import read_volume
     v = read_volume(args.volume)
     return v.array.astype(np.int16), tuple(v.spacing)
-
-
-def stretch(slices: np.ndarray, n: int) -> np.ndarray:
-    """Linear interpolation along axis 0 to n slices, int16, slice by slice (no float copy of the volume)."""
-    out = np.empty((n, *slices.shape[1:]), np.int16)
-    pos = np.linspace(0, len(slices) - 1, n)
-    for i, p in enumerate(pos):
-        lo, t = int(p), p - int(p)
-        hi = min(lo + 1, len(slices) - 1)
-        out[i] = np.round((1 - t) * slices[lo] + t * slices[hi])
-    return out
 
 
 def run_mode(volume: Volume, ref: np.ndarray, mode: str, device: str) -> dict:

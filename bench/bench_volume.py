@@ -70,15 +70,19 @@ def memory_volume():
     from MedColorLib.volume import Volume
     from MedColorLib.volume_io import read_volume
     v = read_volume(DATA / "ct" / "totalseg_example_ct_dicom")
-    src = v.array.astype(np.float32)
-    pos = np.linspace(0, len(src) - 1, 300)
-    out = np.empty((300, *src.shape[1:]), np.int16)
-    for n, p in enumerate(pos):
-        lo = int(p)
-        hi, t = min(lo + 1, len(src) - 1), p - lo
-        out[n] = np.round((1 - t) * src[lo] + t * src[hi])
-    spacing = (v.spacing[0], v.spacing[1], v.spacing[2] * (len(src) - 1) / 299)
-    return Volume(out, spacing, v.origin, v.direction, v.modality, v.metadata)
+    spacing = (v.spacing[0], v.spacing[1], v.spacing[2] * (len(v.array) - 1) / 299)
+    return Volume(stretch(v.array, 300), spacing, v.origin, v.direction, v.modality, v.metadata)
+
+
+def stretch(slices: np.ndarray, n: int) -> np.ndarray:
+    """Linear interpolation along axis 0 to n slices, int16, slice by slice (no float copy of the volume)."""
+    out = np.empty((n, *slices.shape[1:]), np.int16)
+    pos = np.linspace(0, len(slices) - 1, n)
+    for i, p in enumerate(pos):
+        lo, t = int(p), p - int(p)
+        hi = min(lo + 1, len(slices) - 1)
+        out[i] = np.round((1 - t) * slices[lo] + t * slices[hi])
+    return out
 
 
 def prepared(volume, window: tuple[float, float] | None = None) -> tuple[int, tuple[float, float], np.ndarray, np.ndarray]:
