@@ -56,24 +56,19 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     targets = build_targets(net, gray, ref, mt, mr)
     weights = LossWeights()
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
-    from torchvision.models import vgg19
-    bare_layers = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)  # torchvision's default NCHW
-    bare_nhwc = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    bare, bare_channels_last = bare_objectives(net, device)
     objective = lambda v: sum(loss_terms(net, v, targets, weights, stage=2).values())  # noqa: E731
     ones = torch.ones(batch, device=device)
     cuda = device.type == "cuda"
     with gpu_numerics():  # as engine.optimise builds it: a CUDA graph on a GPU, eager on the CPU
         engine_step = evaluator(objective, x, ones, graph=cuda)
-    steps = {"engine": engine_step,
-             "bare_vgg19": evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=False),
+    steps = {"engine": engine_step, "bare_vgg19": evaluator(bare, x, ones, graph=False),
              # the same bare network in the engine's channels-last layout, for a like-for-like view
-             "bare_vgg19_channels_last": evaluator(
-                 lambda v: bare_nhwc(net.normalise(v).contiguous(memory_format=torch.channels_last)).flatten(1).sum(1),
-                 x, ones, graph=False)}
+             "bare_vgg19_channels_last": evaluator(bare_channels_last, x, ones, graph=False)}
     if cuda:  # the engine without its CUDA graph, and the bare network with one
         engine_eager = evaluator(objective, x, ones, graph=False)
         steps["engine_eager"] = lambda: _numerics(engine_eager)
-        steps["bare_vgg19_graph"] = evaluator(lambda v: bare_layers(net.normalise(v)).flatten(1).sum(1), x, ones, graph=True)
+        steps["bare_vgg19_graph"] = evaluator(bare, x, ones, graph=True)
     for _ in range(2):  # warm-up
         for step in steps.values():
             step()
@@ -89,6 +84,17 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
         row["ratio_to_graphed_bare"] = round(med["engine"] / med["bare_vgg19_graph"], 3)
     row["engine_s_per_image"] = round(med["engine"] / batch, 5)
     return row
+
+
+def bare_objectives(net, device: torch.device):
+    """The bare torchvision VGG19 to relu5_1, frozen, on the engine's normalised input, summed per image:
+    in torchvision's default NCHW layout, and in the engine's channels-last layout."""
+    from torchvision.models import vgg19
+    nchw = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)
+    nhwc = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    cl = torch.channels_last
+    return (lambda v: nchw(net.normalise(v)).flatten(1).sum(1),
+            lambda v: nhwc(net.normalise(v).contiguous(memory_format=cl)).flatten(1).sum(1))
 
 
 def _numerics(step):

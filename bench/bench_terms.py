@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_engine import DATA, _real_pair, _timed  # noqa: E402
+from bench_engine import DATA, _real_pair, _timed, bare_objectives  # noqa: E402
 from MedColorLib.color import luma  # noqa: E402
 from MedColorLib.engine import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
 from MedColorLib.losses import colour_loss, content_loss, luma_loss, swap_loss, tv_loss  # noqa: E402
@@ -26,9 +26,8 @@ from MedColorLib.options import LossWeights  # noqa: E402
 from MedColorLib.vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, load_vgg  # noqa: E402
 
 
-def objectives(net, t, bare, bare_cl) -> dict:
+def objectives(net, t, bare, bare_channels_last) -> dict:
     """name -> (objective, deterministic cuDNN?)."""
-    cl = torch.channels_last
     return {
         "vgg_all_taps": (lambda v: sum(f.flatten(1).sum(1) for f in net(v).values()), True),
         "vgg+colour": (lambda v: sum(colour_loss(f, t.masks[l], t.grams[l]) for l, f in net(v).items() if l in COLOUR_LAYERS), True),
@@ -37,22 +36,19 @@ def objectives(net, t, bare, bare_cl) -> dict:
         "vgg+tv+luma": (lambda v: net(v)["conv5_1"].flatten(1).sum(1) + tv_loss(v) + luma_loss(luma(v), t.luma, 0.5), True),
         "full": (lambda v: sum(loss_terms(net, v, t, LossWeights(), 2).values()), True),
         "full_nondeterministic": (lambda v: sum(loss_terms(net, v, t, LossWeights(), 2).values()), False),
-        "bare_nchw": (lambda v: bare(net.normalise(v)).flatten(1).sum(1), False),
-        "bare_nchw_deterministic": (lambda v: bare(net.normalise(v)).flatten(1).sum(1), True),
-        "bare_channels_last": (lambda v: bare_cl(net.normalise(v).contiguous(memory_format=cl)).flatten(1).sum(1), False),
+        "bare_nchw": (bare, False),
+        "bare_nchw_deterministic": (bare, True),
+        "bare_channels_last": (bare_channels_last, False),
     }
 
 
 def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path) -> dict:
-    from torchvision.models import vgg19
     net = load_vgg("random", device)
     t = build_targets(net, *_real_pair(size, batch, device, data))
-    bare = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)
-    bare_cl = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
     ones = torch.ones(batch, device=device)
     steps = {}
-    for name, (objective, deterministic) in objectives(net, t, bare, bare_cl).items():
+    for name, (objective, deterministic) in objectives(net, t, *bare_objectives(net, device)).items():
         with gpu_numerics(), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=deterministic,
                                                         allow_tf32=torch.backends.cudnn.allow_tf32):
             steps[name] = evaluator(objective, x, ones, graph=device.type == "cuda")
