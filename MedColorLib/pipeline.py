@@ -175,11 +175,12 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
     grids = smooth_keys(grids, options.smooth_passes)
     prior_grid = prior(grids)
     out = np.empty((*gray.shape, 3), np.uint8)
+    key_positions = [float(k) for k in keys]
     for z, g in enumerate(gray):
         if cancel is not None and cancel():
             raise CancelledError("cancelled")
         g_t = torch.as_tensor(g, device=dev)
-        offset = blend(float(z), [float(k) for k in keys], grids, prior_grid, g_t, cell)
+        offset = blend(float(z), key_positions, grids, prior_grid, g_t, cell)
         rgb, _ = with_luma((g_t + offset)[None], g_t[None, None])
         out[z] = (rgb[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
         notify(Progress("propagate", z + 1, len(gray), f"slice {z + 1}/{len(gray)}"))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
 import pytest
 
-from MedColorLib import cli_evaluate
+from MedColorLib.cli import build_parser
 from MedColorLib.errors import MedColorError
 from MedColorLib.evaluate import ablation_variants, load_config
 from MedColorLib.evaluate_report import aggregate, mean_sd, table
@@ -55,16 +54,10 @@ def _config(tmp_path, data_dir, **extra) -> str:
     return str(path)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cli_evaluate.add_commands(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
-
-
 def test_report_on_two_pairs(tmp_path, data_dir):
     config = _config(tmp_path, data_dir, ablations={"pairs": ["mr_t1"], "iterations": [1, 1], "loss_combinations": False,
                                                     "gamma": [], "ratio": [], "luma_l1": [1]})
-    args = _parse(["evaluate", config, "--out", str(tmp_path / "out"), "--weights", "random", "--quiet"])
+    args = build_parser().parse_args(["evaluate", config, "--out", str(tmp_path / "out"), "--weights", "random", "--quiet"])
     assert args.func(args) == 0
     md = (tmp_path / "out" / "evaluation.md").read_text()
     assert "Random VGG19 weights" in md and "48x48 px" in md and "L-BFGS 2+1" in md

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
 
 from conftest import load_gray, load_rgb
-from MedColorLib import cli_evaluate
+from MedColorLib.cli import build_parser
 from MedColorLib.errors import MedColorError
 from MedColorLib.finetune import FinetuneSettings, finetune, finetune_files, save_state
 from MedColorLib.vgg import load_vgg
@@ -39,15 +37,9 @@ def test_saved_state_loads_and_differs_from_start(trained, tmp_path):
     assert all(torch.equal(tuned_w[k], trained.state[k]) for k in tuned_w)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cli_evaluate.add_commands(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
-
-
 def test_command_writes_a_loadable_file(data_dir, tmp_path, capsys):
     out = tmp_path / "tuned.pth"
-    args = _parse(["finetune", "--references", str(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png"),
+    args = build_parser().parse_args(["finetune", "--references", str(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png"),
                    "--images", str(data_dir / "mri" / "itk_BrainT1Slice.png"), "--out", str(out),
                    "--weights", "random", "--steps", "2", "--size", "48", "--batch", "1", "--device", "cpu", "--quiet"])
     assert args.func(args) == 0
