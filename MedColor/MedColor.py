@@ -203,7 +203,7 @@ class MedColorLogic(ScriptedLoadableModuleLogic, ColorizationLogic):
 
     def showVolumeRendering(self, colourNode):
         """Direct-colour GPU volume rendering with transparent air; returns the display node."""
-        from MedColorLib import mrml
+        from MedColorLib.slicer import mrml
 
         return mrml.show_volume_rendering(colourNode)
 
@@ -259,7 +259,7 @@ class MedColorTest(ScriptedLoadableModuleTest):
 
         if importlib.util.find_spec("torch") is None:
             self.skipTest("PyTorch is not installed: open MedColor and press Apply once to install it")
-        from MedColorLib import mrml
+        from MedColorLib.slicer import mrml
         from MedColorLib.options import Options
 
         self.delayDisplay("Colorizing a synthetic phantom (random weights, tiny settings)")

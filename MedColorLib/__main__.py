@@ -1,3 +1,3 @@
-from .cli import main
+from MedColorLib.cli.main import main
 
 main()

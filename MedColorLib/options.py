@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .errors import MedColorError
+from MedColorLib.errors import MedColorError
 
 MODES = ("paper", "volume", "preview")
 DEVICES = ("auto", "cpu", "cuda")

@@ -12,9 +12,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import MedColorError
-from .volume import Volume
-from .volume_io import all_finite
+from MedColorLib.errors import MedColorError
+from MedColorLib.types import Volume
+from MedColorLib.io.volumes import all_finite
 
 # CT windows in Hounsfield units as (low, high) = (level - width/2, level + width/2)
 CT_PRESETS: dict[str, tuple[float, float]] = {
@@ -31,6 +31,7 @@ _SAMPLE_VOXELS = 2_000_000  # statistics use an evenly strided sample of at most
 
 
 # ------------------------------------------------------------------------------------- slice axis
+
 def axial_axis(direction: np.ndarray) -> int:
     """Numpy axis (0 = k, 1 = j, 2 = i) of a (K, J, I) array whose index axis points closest to S/I.
 
@@ -110,6 +111,7 @@ def from_display(shown: np.ndarray, view: SliceView) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- windows
+
 def parse_window(text: str) -> tuple[float, float] | str:
     """``"LOW,HIGH"`` -> (low, high) floats, or a CT preset name (``soft-tissue``, ``lung``, ``bone``,
     ``brain``); LOW >= HIGH or anything else -> MedColorError."""
@@ -207,6 +209,7 @@ def _window_into(values: np.ndarray, out: np.ndarray, low: float, high: float) -
 
 
 # ------------------------------------------------------------------------------------------- mask
+
 def air_mask(windowed: np.ndarray, threshold: float = 0.05, sigma: float = 1.0) -> np.ndarray:
     """Air/background: windowed (float32 [0, 1]) value below ``threshold`` after a Gaussian smoothing of
     ``sigma`` voxels within each slice along axis 0 (2-D input: the one slice). Bool, same shape.
@@ -228,6 +231,7 @@ def air_mask(windowed: np.ndarray, threshold: float = 0.05, sigma: float = 1.0) 
 
 
 # ----------------------------------------------------------------------------------------- checks
+
 def check_volume(volume: Volume, min_slices: int = 2) -> int:
     """Reject what cannot be colorized as a volume (not 3-D scalar, empty, too few slices, NaN/Inf,
     constant) with a one-line MedColorError; return the axial numpy axis."""

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from MedColorLib import mrml, slicer_scene
-from MedColorLib.library import load_reference
+from MedColorLib.slicer import mrml
+from MedColorLib.slicer import scene as slicer_scene
+from MedColorLib.io.images import load_reference
 from MedColorLib.options import Options
 
 

@@ -48,12 +48,12 @@ def visible_woman(data_dir) -> np.ndarray:
 @pytest.fixture(scope="module")
 def app():
     """A real headless slicer-core application and MRML scene (one per test module)."""
-    from MedColorLib import slicer_scene
+    from MedColorLib.slicer import scene as slicer_scene
     return slicer_scene.create_headless_slicer()
 
 
 @pytest.fixture(scope="module")
 def ct_node(app, data_dir):
     """The small real abdomen CT loaded into the scene by Slicer's own storage node."""
-    from MedColorLib import slicer_scene
+    from MedColorLib.slicer import scene as slicer_scene
     return slicer_scene.load_volume(app, data_dir.joinpath(*SMALL_CT), "ct")

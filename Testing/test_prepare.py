@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from MedColorLib.errors import MedColorError
-from MedColorLib.prepare import (CT_PRESETS, air_mask, apply_window, axial_axis, check_volume, choose_window,
-                                 from_display, is_ct, iter_slices, parse_window, put_slice, slice_view,
-                                 take_slice, to_display)
-from MedColorLib.volume import Volume
-from MedColorLib.volume_io import read_volume
+from MedColorLib.prepare import CT_PRESETS, air_mask, apply_window, axial_axis, check_volume, choose_window, from_display, is_ct, iter_slices, parse_window, put_slice, slice_view, take_slice, to_display
+from MedColorLib.types import Volume
+from MedColorLib.io.volumes import read_volume
 
 
 @pytest.fixture(scope="module")

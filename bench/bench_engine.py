@@ -22,17 +22,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from MedColorLib.engine import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
+from MedColorLib.engine.optimise import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
-from MedColorLib.vgg import load_vgg  # noqa: E402
+from MedColorLib.engine.vgg import load_vgg  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _real_pair(size: int, batch: int, device: torch.device, data: Path = DATA):
     from PIL import Image
-    from MedColorLib.color import luma_np
-    from MedColorLib.masks import paired_masks
+    from MedColorLib.engine.color import luma_np
+    from MedColorLib.engine.masks import paired_masks
     gray = np.asarray(Image.open(data / "mri/itk_BrainT1Slice.png").convert("L").resize((size, size)), np.float32) / 255
     ref = np.asarray(Image.open(data / "color_ref/itk_VisibleWomanHeadSlice.png").convert("RGB").resize((size, size)), np.float32) / 255
     mt, mr = paired_masks(gray, luma_np(ref).astype(np.float32))

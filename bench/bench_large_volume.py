@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_volume import stretch  # noqa: E402
 from MedColorLib.options import Options  # noqa: E402
-from MedColorLib.pipeline import colorize_volume  # noqa: E402
-from MedColorLib.volume import Volume  # noqa: E402
+from MedColorLib.pipeline.volume import colorize_volume  # noqa: E402
+from MedColorLib.types import Volume  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -34,7 +34,7 @@ def load_slices(args) -> tuple[np.ndarray, tuple[float, float, float]]:
     """(S, 512, 512) int16 HU and (i, j, k) spacing."""
     if args.npy:
         return np.load(args.npy), (0.9765625, 0.9765625, 2.0)
-    from MedColorLib.volume_io import read_volume
+    from MedColorLib.io.volumes import read_volume
     v = read_volume(args.volume)
     return v.array.astype(np.int16), tuple(v.spacing)
 
@@ -48,7 +48,7 @@ def run_mode(volume: Volume, ref: np.ndarray, mode: str, device: str) -> dict:
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t
-    from MedColorLib.volume_metrics import flicker
+    from MedColorLib.metrics.volume import flicker
     win = res.report["window"]
     gray = np.clip((volume.array[::5].astype(np.float32) - win["low"]) / (win["high"] - win["low"]), 0, 1)
     return {"mode": mode, "seconds": round(seconds, 2), "seconds_per_slice": round(seconds / volume.array.shape[0], 4),
@@ -59,7 +59,7 @@ def run_mode(volume: Volume, ref: np.ndarray, mode: str, device: str) -> dict:
 
 
 def paper_per_slice(slices: np.ndarray, ref: np.ndarray, device: str, batch: int, iterations: tuple[int, int]) -> dict:
-    from MedColorLib.pipeline2d import colorize_slices, network
+    from MedColorLib.engine.slices import colorize_slices, network
     opts = Options(mode="paper", weights="random", device=device, iterations=iterations)
     net = network(opts)
     gray = np.clip((slices[:batch].astype(np.float32) + 160) / 400, 0, 1)
@@ -78,7 +78,7 @@ def paper_per_slice(slices: np.ndarray, ref: np.ndarray, device: str, batch: int
 def consistency(slices: np.ndarray, spacing, ref: np.ndarray, device: str, paper_iterations: tuple[int, int]) -> dict:
     """The real 20-slice series (2 mm apart) in every mode, paper at paper_iterations: flicker between
     adjacent slices, context spread, fidelity of volume/preview to paper."""
-    from MedColorLib.volume_metrics import context_spread, fidelity, flicker
+    from MedColorLib.metrics.volume import context_spread, fidelity, flicker
     volume = Volume(slices, spacing=spacing, modality="CT")
     gray = np.clip((slices.astype(np.float32) + 160) / 400, 0, 1)
     tissue = gray > 0.05

@@ -19,11 +19,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_engine import DATA, _real_pair, _timed, bare_objectives  # noqa: E402
-from MedColorLib.color import luma  # noqa: E402
-from MedColorLib.engine import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
-from MedColorLib.losses import colour_loss, content_loss, luma_loss, swap_loss, tv_loss  # noqa: E402
+from MedColorLib.engine.color import luma  # noqa: E402
+from MedColorLib.engine.optimise import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
+from MedColorLib.engine.losses import colour_loss, content_loss, luma_loss, swap_loss, tv_loss  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
-from MedColorLib.vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, load_vgg  # noqa: E402
+from MedColorLib.engine.vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, load_vgg  # noqa: E402
 
 
 def objectives(net, t, bare, bare_channels_last) -> dict:

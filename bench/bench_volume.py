@@ -48,8 +48,8 @@ TARGETS = {"speed_volume_vs_paper": 20.0, "flicker_paper_vs_volume": 5.0, "abdom
 # ------------------------------------------------------------------------------------------- inputs
 def load_volume(name: str):
     """A named benchmark volume (MedColorLib.volume.Volume) and a one-line description."""
-    from MedColorLib.volume import Volume
-    from MedColorLib.volume_io import read_volume
+    from MedColorLib.types import Volume
+    from MedColorLib.io.volumes import read_volume
     if name == "abdomen_ct":
         return read_volume(DATA / "ct" / "totalseg_example_ct_sm.nii.gz"), "TotalSegmentator example CT, native"
     if name == "dicom_ct":
@@ -67,8 +67,8 @@ def load_volume(name: str):
 
 def memory_volume():
     """512x512x300 int16 CT made from the 20 real DICOM slices, linearly interpolated along the slice axis."""
-    from MedColorLib.volume import Volume
-    from MedColorLib.volume_io import read_volume
+    from MedColorLib.types import Volume
+    from MedColorLib.io.volumes import read_volume
     v = read_volume(DATA / "ct" / "totalseg_example_ct_dicom")
     spacing = (v.spacing[0], v.spacing[1], v.spacing[2] * (len(v.array) - 1) / 299)
     return Volume(stretch(v.array, 300), spacing, v.origin, v.direction, v.modality, v.metadata)
@@ -96,7 +96,7 @@ def prepared(volume, window: tuple[float, float] | None = None) -> tuple[int, tu
 
 def sample_pairs(tissue: np.ndarray, key_slices: int, pairs: int) -> list[int]:
     """Indices of `pairs` adjacent-slice pairs midway between consecutive volume-mode key slices."""
-    from MedColorLib.pipeline import key_slice_indices
+    from MedColorLib.pipeline.volume import key_slice_indices
     keys = key_slice_indices(~tissue, key_slices)
     gaps = [(a + b) // 2 for a, b in zip(keys, keys[1:]) if b - a >= 3] or [len(tissue) // 2 - 1]
     picks = [gaps[int(round(i))] for i in np.linspace(0, len(gaps) - 1, pairs + 2)[1:-1]] if len(gaps) > pairs else gaps[:pairs]
@@ -135,10 +135,10 @@ class StepClock:
 def colorize(spec: dict) -> tuple[dict, np.ndarray, object]:
     """Run one mode on one volume as the spec says; (timing/memory figures, rgb (S, H, W, 3), volume)."""
     import torch
-    from MedColorLib.library import load_reference
+    from MedColorLib.io.images import load_reference
     from MedColorLib.options import Options
-    from MedColorLib.pipeline import colorize_volume
-    from MedColorLib.volume import Volume
+    from MedColorLib.pipeline.volume import colorize_volume
+    from MedColorLib.types import Volume
     volume, _ = load_volume(spec["volume"])
     ref = load_reference(REFERENCE)
     axis, window, _, _ = prepared(volume) if spec.get("slices") else (None, None, None, None)
@@ -164,7 +164,7 @@ def colorize(spec: dict) -> tuple[dict, np.ndarray, object]:
 
 def child(spec: dict) -> dict:
     """One (volume, mode) run plus its quality figures; what the parent prints for it."""
-    from MedColorLib.library import load_reference
+    from MedColorLib.io.images import load_reference
     fig, rgb, volume = colorize(spec)
     if not spec.get("quality", True):
         return fig
@@ -177,7 +177,7 @@ def child(spec: dict) -> dict:
     if spec.get("save"):
         np.save(spec["save"], rgb[sample])
     if spec.get("paper") and Path(spec["paper"]).exists():
-        from MedColorLib.volume_metrics import fidelity
+        from MedColorLib.metrics.volume import fidelity
         fig["fidelity_to_paper"] = fidelity(rgb[sample], np.load(spec["paper"]), tissue[sample])
     return fig
 
@@ -186,8 +186,8 @@ def quality(rgb: np.ndarray, gray: np.ndarray, tissue: np.ndarray, ref: np.ndarr
             pairs: list[tuple[int, int]], full: bool) -> dict:
     """Flicker (mean over the adjacent pairs; whole volume when full), context spread (sampled slices;
     whole volume when full), gray SSIM and chroma distance to the reference (mean over sampled slices)."""
-    from MedColorLib import metrics
-    from MedColorLib.volume_metrics import context_spread, flicker
+    from MedColorLib.metrics import image as metrics
+    from MedColorLib.metrics.volume import context_spread, flicker
     sub_rgb, sub_gray, sub_t = rgb[sample], gray[sample], tissue[sample]
     q = {"flicker_pairs": _mean([flicker(rgb[[a, b]], gray[[a, b]], tissue[[a, b]]) for a, b in pairs]),
          "context_spread_sampled": context_spread(sub_rgb, sub_gray, sub_t),

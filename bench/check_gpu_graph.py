@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import MedColorLib.engine as engine  # noqa: E402
+from MedColorLib.engine import optimise as engine  # noqa: E402
 from MedColorLib.options import Options  # noqa: E402
-from MedColorLib.pipeline2d import colorize_slices, network  # noqa: E402
+from MedColorLib.engine.slices import colorize_slices, network  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

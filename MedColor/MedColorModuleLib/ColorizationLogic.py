@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from MedColorLib import mrml
+from MedColorLib.slicer import mrml
 from MedColorLib.errors import CancelledError, MedColorError
 from MedColorLib.options import LossWeights, Options
-from MedColorLib.volume import Progress
+from MedColorLib.types import Progress
 
 from .Process import ProcessProtocol, WorkerProcess
 from .Signal import Signal
@@ -81,8 +81,8 @@ def libraryFolderFromParameters(p: Any) -> Path | None:
 
 def ensureLibrary(folder: Path | None = None) -> Path:
     """The library folder, building MedColor's default library there on first use (no download)."""
-    from MedColorLib.library import INDEX_NAME
-    from MedColorLib.library_build import build_default_library
+    from MedColorLib.reference.index import INDEX_NAME
+    from MedColorLib.reference.default_library import build_default_library
     folder = Path(folder) if folder else defaultLibraryFolder()
     if not (folder / INDEX_NAME).is_file():
         build_default_library(folder)
@@ -93,7 +93,8 @@ def addReferenceToLibrary(imagePath: Path, folder: Path | None = None, setName: 
     """Copy a colour reference into the library's ``setName`` folder and re-index; returns the copy.
 
     A gray or unreadable image raises MedColorError and leaves the library unchanged."""
-    from MedColorLib.library import index_library, load_reference
+    from MedColorLib.reference.index import index_library
+    from MedColorLib.io.images import load_reference
     load_reference(imagePath)  # checks colour and size before anything is copied
     folder = ensureLibrary(folder)
     target = folder / setName / Path(imagePath).name
@@ -166,7 +167,7 @@ class ColorizationLogic:
         try:
             job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
                                  window)
-            self._process.start([self._pythonExecutable, "-m", "MedColorLib.worker", str(folder / "job.json")],
+            self._process.start([self._pythonExecutable, "-m", "MedColorLib.slicer.worker", str(folder / "job.json")],
                                 env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -199,7 +200,7 @@ class ColorizationLogic:
         if reference is not None and hasattr(reference, "GetImageData"):
             return mrml.reference_from_node(reference)
         if isinstance(reference, (str, Path)):
-            from MedColorLib.library import load_reference
+            from MedColorLib.io.images import load_reference
 
             return load_reference(reference)
         return reference

@@ -3,7 +3,7 @@
 Qt-free on purpose: a reader thread queues stdout lines, the caller drains them from the UI thread
 (a ``qt.QTimer`` in the widget, a loop in scripts), so no MRML or Qt object is touched off the main thread.
 
->>> process = WorkerProcess(); process.start(["PythonSlicer", "-m", "MedColorLib.worker", "job.json"])
+>>> process = WorkerProcess(); process.start(["PythonSlicer", "-m", "MedColorLib.slicer.worker", "job.json"])
 >>> events = process.readEvents()  # [{"stage": ..., "done": ..., "total": ...}, ...]
 """
 

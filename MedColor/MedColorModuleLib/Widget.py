@@ -14,7 +14,7 @@ from slicer.i18n import tr as _
 from slicer.util import VTKObservationMixin
 
 from MedColorLib.errors import MedColorError
-from MedColorLib.volume import Progress
+from MedColorLib.types import Progress
 
 from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
                                 optionsFromParameters, usedReferencePath, windowFromParameters)

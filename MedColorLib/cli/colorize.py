@@ -1,0 +1,74 @@
+"""``medcolor colorize`` and ``medcolor demo``: argument parsing and the terminal progress bar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from MedColorLib.options import DEVICES, MODES, Options
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("colorize", help="colorize a gray 2-D image or a CT/MR volume")
+    p.add_argument("input", help="PNG/JPEG/DICOM slice, NRRD/NIfTI/MHA volume or DICOM series folder")
+    p.add_argument("-o", "--output", required=True, help="PNG for 2-D input; .nrrd/.nii(.gz) for volumes")
+    ref = p.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--reference", help="colour reference image (PNG/JPEG/colour DICOM)")
+    ref.add_argument("--library", help="reference library folder (searched by D-hash)")
+    p.add_argument("--set", dest="library_set", help="library set to search: pseudo, real or a user set")
+    add_engine_arguments(p)
+    p.add_argument("--window", help="intensity window LOW,HIGH or a CT preset (soft_tissue, lung, bone, brain)")
+    p.add_argument("--series", help="DICOM SeriesInstanceUID when a folder holds several series")
+    p.add_argument("--rgb", action="store_true", help="write RGB instead of RGBA (volumes)")
+    p.add_argument("--preview", help="also write a PNG preview (volumes: axial/coronal/sagittal, gray | colour)")
+    p.add_argument("--report", help="write a JSON report (timing, provenance, metrics)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_colorize)
+
+    d = sub.add_parser("demo", help="colorize an embedded sample volume and show the result")
+    d.add_argument("--out", default="medcolor-demo", help="output folder (default: ./medcolor-demo)")
+    d.add_argument("--weights", default="imagenet", help="imagenet (default; random when offline) | random | PATH")
+    d.add_argument("--device", default="auto", choices=DEVICES)
+    d.add_argument("--mode", default="volume", choices=MODES)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_run_demo)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs the engine."""
+    p.add_argument("--mode", default=None, choices=MODES, help="paper (per slice) | volume | preview "
+                   "(default: paper for 2-D, volume for volumes)")
+    p.add_argument("--weights", default="imagenet", help="imagenet | random | PATH to a VGG19 state dict")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--size", type=int, default=224, help="optimisation size in px (paper: 224)")
+    p.add_argument("--iterations", default=None, help="L-BFGS iterations of stage 1,2 (default: paper 1000,1000; "
+                   "volume 100,100 on the key slices; preview 0,0)")
+    p.add_argument("--key-slices", type=int, default=4, help="volume/preview: slices optimised with the full loss")
+    p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int, default=4, help="intensity clusters (paper: 4)")
+    p.add_argument("--no-postfilter", action="store_true", help="skip the local-affine / bilateral post-filter")
+
+
+def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
+    """Options from parsed arguments, checked."""
+    from MedColorLib.errors import MedColorError
+    try:
+        iterations = tuple(int(v) for v in args.iterations.split(",")) if args.iterations else None
+    except ValueError:
+        raise MedColorError(f"--iterations must be two integers like 1000,1000, got {args.iterations!r}") from None
+    return Options(mode=args.mode or default_mode, weights=args.weights, device=args.device, size=args.size,
+                   iterations=iterations, optimizer=args.optimizer, seed=args.seed, k=args.k,
+                   key_slices=args.key_slices, postfilter=not args.no_postfilter).check()
+
+
+def _run_colorize(args: argparse.Namespace) -> int:
+    from MedColorLib.cli.colorize_file import colorize_file, is_volume_path
+    colorize_file(args, options_from_args(args, "volume" if is_volume_path(Path(args.input)) else "paper"))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from MedColorLib.cli.demo import run_demo
+    run_demo(Path(args.out), weights=args.weights, device=args.device, mode=args.mode, quiet=args.quiet)
+    return 0

@@ -1,0 +1,82 @@
+"""``medcolor evaluate`` (figures, report, montages) and ``medcolor finetune`` (VGG19 on medical images)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+from MedColorLib.options import DEVICES
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="run target/reference pairs through MedColor and the baselines; "
+                       "write a JSON of figures, a Markdown report and montages")
+    p.add_argument("config", help="evaluation configuration (JSON), e.g. bench/eval_default.json")
+    p.add_argument("--out", default="docs", help="output folder: <out>/<name>.md, <out>/<name>/*.png, figures.json")
+    p.add_argument("--name", default="evaluation", help="report name (default: evaluation)")
+    p.add_argument("--weights", help="imagenet | random | PATH (overrides the configuration)")
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--size", type=int, help="optimisation size in px (paper: 224)")
+    p.add_argument("--iterations", help="L-BFGS iterations of stage 1,2 (paper: 1000,1000)")
+    p.add_argument("--side", type=int, help="2-D targets: centre square resized to this many px")
+    p.add_argument("--key-slices", type=int, help="volume mode: key slices")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--finetuned", help="a fine-tuned VGG19 state dict: adds the paper+finetuned method")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_run_evaluate)
+
+    f = sub.add_parser("finetune", help="adapt VGG19 so that a gray image's features match its colour original's")
+    f.add_argument("--images", nargs="*", default=[], help="medical gray images (files or folders): their features "
+                   "are kept close to the start network's")
+    f.add_argument("--references", nargs="+", required=True, help="colour images (files or folders): gray(x) -> x")
+    f.add_argument("--out", required=True, help="output state dict (.pth), loadable by --weights PATH")
+    f.add_argument("--weights", default="imagenet", help="start weights: imagenet | random | PATH")
+    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--size", type=int, default=128, help="training crop size in px")
+    f.add_argument("--batch", type=int, default=4)
+    f.add_argument("--lr", type=float, default=1e-5)
+    f.add_argument("--anchor", type=float, default=1e-3, help="weight of the L2 pull toward the start weights")
+    f.add_argument("--keep", type=float, default=1.0, help="weight of the gray medical images' feature term")
+    f.add_argument("--device", default="auto", choices=DEVICES)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_run_finetune)
+
+
+def _iterations(text: str | None) -> list[int] | None:
+    from MedColorLib.errors import MedColorError
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise MedColorError(f"--iterations must be two integers like 1000,1000, got {text!r}") from None
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from MedColorLib.evaluation.config import load_config
+    from MedColorLib.evaluation.runner import run_evaluate_logged
+    overrides = {"weights": args.weights, "device": args.device, "size": args.size, "side": args.side,
+                 "iterations": _iterations(args.iterations), "key_slices": args.key_slices, "seed": args.seed,
+                 "finetuned": args.finetuned}
+    config = load_config(args.config, overrides)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    command = "medcolor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else \
+        f"medcolor evaluate {args.config}"
+    paths = run_evaluate_logged(config, args.out, args.name, command, log)
+    print(f"wrote {paths['markdown']}, {paths['json']} and montages in {paths['folder']}")
+    return 0
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from MedColorLib.training.finetune import FinetuneSettings, finetune_files
+    t0 = time.perf_counter()
+    settings = FinetuneSettings(weights=args.weights, steps=args.steps, size=args.size, batch=args.batch, lr=args.lr,
+                                anchor=args.anchor, keep=args.keep, device=args.device, seed=args.seed)
+    report = lambda s, n, loss: None if args.quiet else print(f"step {s}/{n}: loss {loss:.4g}", file=sys.stderr)  # noqa: E731
+    result = finetune_files(args.images, args.references, args.out, settings, progress=report)
+    print(f"wrote {args.out}: loss {result.losses[0]:.4g} -> {result.losses[-1]:.4g} over {len(result.losses)} "
+          f"steps in {time.perf_counter() - t0:.0f} s (start weights: {result.start_label})")
+    return 0

@@ -1,0 +1,95 @@
+"""Paper mode on 2-D slices: resize, rank-paired masks, two-stage optimisation, post-filter, imaging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from MedColorLib.engine.color import luma_np
+from MedColorLib.engine.optimise import colorize_batch
+from MedColorLib.engine.device import resolve_device
+from MedColorLib.errors import MedColorError
+from MedColorLib.engine.imaging import compose, to_uint8
+from MedColorLib.engine.masks import assign, fit_centres, one_hot
+from MedColorLib.options import Options
+from MedColorLib.engine.postfilter import postfilter
+from MedColorLib.engine.vgg import VGGFeatures, load_vgg
+from MedColorLib.types import CancelFn, ProgressFn
+
+
+@dataclass
+class SliceResult:
+    """Colour slices (B, H, W, 3) uint8 with the input's luma; the optimised (B, 3, S, S) colour; gamut mask."""
+
+    rgb: np.ndarray
+    optimised: torch.Tensor
+    out_of_gamut: np.ndarray
+
+
+def network(options: Options) -> VGGFeatures:
+    """The frozen feature extractor for these options, on their device."""
+    return load_vgg(options.weights, resolve_device(options.device), options.seed)
+
+
+def check_reference(reference: np.ndarray, size: int) -> None:
+    """A colour (h, w, 3) reference in [0, 1] with some chroma, large enough for the network."""
+    if reference.ndim != 3 or reference.shape[-1] != 3:
+        raise MedColorError(f"the reference must be an RGB image, got shape {reference.shape}")
+    if not np.isfinite(reference).all():
+        raise MedColorError("the reference contains NaN or infinite values")
+    if np.ptp(reference, axis=-1).max() < 2 / 255:
+        raise MedColorError("the reference is gray; a colour reference is needed")
+    if min(reference.shape[:2]) < 16:
+        raise MedColorError(f"the reference ({reference.shape[1]}x{reference.shape[0]}) is too small")
+
+
+def check_gray(gray: np.ndarray) -> None:
+    """(B, H, W) float gray in [0, 1], finite, at least 32 px a side."""
+    if gray.ndim != 3:
+        raise MedColorError(f"expected gray slices (B, H, W), got shape {gray.shape}")
+    if not np.isfinite(gray).all():
+        raise MedColorError("the input contains NaN or infinite values")
+    if min(gray.shape[1:]) < 32:
+        raise MedColorError(f"the image ({gray.shape[2]}x{gray.shape[1]}) is smaller than the 32 px VGG19 needs")
+
+
+def _resize(a: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """(B, H, W[, 3]) array -> (B, C, size, size) float32 tensor, antialiased bilinear."""
+    t = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+    t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False).to(device)
+
+
+def slice_masks(gray_small: np.ndarray, ref_gray_small: np.ndarray, k: int,
+                centres: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-paired masks (B, K, S, S) for targets (one centre set when given) and references (each its own)."""
+    t = np.stack([one_hot(assign(g, centres if centres is not None else fit_centres(g, k)), k) for g in gray_small])
+    r = np.stack([one_hot(assign(g, fit_centres(g, k)), k) for g in ref_gray_small])
+    return t, r
+
+
+def colorize_slices(net: VGGFeatures, gray: np.ndarray, references: np.ndarray | list[np.ndarray], options: Options,
+                    *, centres: np.ndarray | None = None, start: torch.Tensor | None = None,
+                    progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> SliceResult:
+    """gray (B, H, W) float32 in [0, 1]; one (h, w, 3) reference per slice (or one for all).
+
+    The paper per slice, batched: optimise at options.size, post-filter, imaging at the native size.
+    """
+    options.check()
+    check_gray(gray)
+    refs = [references] * len(gray) if isinstance(references, np.ndarray) and references.ndim == 3 else list(references)
+    for r in refs:
+        check_reference(r, options.size)
+    device, s = next(net.parameters()).device, options.size
+    gray_t = _resize(gray, s, device)
+    ref_t = torch.cat([_resize(r[None], s, device) for r in refs])
+    mt, mr = slice_masks(gray_t[:, 0].cpu().numpy(), luma_np(ref_t.permute(0, 2, 3, 1).cpu().numpy()), options.k, centres)
+    x = colorize_batch(net, gray_t, ref_t, torch.as_tensor(mt, device=device), torch.as_tensor(mr, device=device),
+                       options, progress, cancel, start)
+    filtered = postfilter(x, gray_t) if options.postfilter else x
+    full = torch.as_tensor(np.ascontiguousarray(gray), dtype=torch.float32, device=device)[:, None]
+    rgb, oog = compose(filtered, full)
+    return SliceResult(to_uint8(rgb), x, oog[:, 0].cpu().numpy())

@@ -1,0 +1,47 @@
+"""Pictures: 2-D PNG/JPEG written atomically, and strips of panels side by side."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from MedColorLib.io.atomic import atomic_path, check_destination
+from MedColorLib.errors import MedColorError
+
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def write_image_2d(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an (H, W, 3) (or (H, W, 4) for PNG, or (H, W) gray) uint8 picture atomically (PNG/JPEG)."""
+    path = Path(path)
+    rgb = np.asarray(rgb)
+    suffix = path.suffix.lower()
+    if suffix not in PICTURE_SUFFIXES:
+        raise MedColorError(f"cannot write {path}: unknown picture format; use .png or .jpg")
+    if rgb.dtype != np.uint8 or not (rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[-1] in (3, 4))):
+        raise MedColorError(f"picture must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if suffix != ".png" and rgb.ndim == 3 and rgb.shape[-1] == 4:
+        rgb = rgb[..., :3]
+    check_destination(path)
+    options = {"format": "PNG"} if suffix == ".png" else {"format": "JPEG", "quality": quality}
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb") as f:
+            Image.fromarray(np.ascontiguousarray(rgb)).save(f, **options)
+            f.flush()
+            os.fsync(f.fileno())
+    return path
+
+
+def side_by_side(images: list[Image.Image], gap: int = 4, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Images pasted left to right, top-aligned, gap px apart, on an RGB sheet of the background colour."""
+    sheet = Image.new("RGB", (sum(im.width for im in images) + gap * (len(images) - 1), max(im.height for im in images)),
+                      background)
+    x = 0
+    for im in images:
+        sheet.paste(im, (x, 0))
+        x += im.width + gap
+    return sheet
