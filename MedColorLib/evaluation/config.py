@@ -68,8 +68,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     config["methods"] = check_methods(config.get("methods", ["paper", *BASELINES]), config["settings"])
     config["pairs"] = [_entry(p, root, "pair") for p in config.get("pairs", [])]
     config["volumes"] = [_entry(v, root, "volume") for v in config.get("volumes", [])]
-    if not config["pairs"] and not config["volumes"]:
-        raise MedColorError(f"{path} lists no 'pairs' and no 'volumes'; nothing to evaluate")
+    if not config["pairs"] and not config["volumes"] and not config.get("ground_truth"):
+        raise MedColorError(f"{path} lists no 'pairs', 'volumes' or 'ground_truth'; nothing to evaluate")
+    config["root_dir"] = root  # the ground_truth section resolves its paths when the run starts
     config["source"] = str(path)
     return config
 

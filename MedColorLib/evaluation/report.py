@@ -100,8 +100,10 @@ def montage(images: dict[str, np.ndarray], path: Path, height: int = TILE) -> Pa
 
 def write_montages(images: dict, folder: Path) -> dict[str, list[Path]]:
     """One montage per 2-D pair, volume (middle slice) and ablation pair -> {section: [paths]}."""
-    return {section: [montage(imgs, folder / f"{section}_{name}.png") for name, imgs in group.items()]
-            for section, group in images.items()}
+    from MedColorLib.evaluation.ground_truth import write_montages as truth_montages
+    out = {section: [montage(imgs, folder / f"{section}_{name}.png") for name, imgs in group.items()]
+           for section, group in images.items() if section != "ground_truth"}
+    return out | {"ground_truth": truth_montages(images.get("ground_truth", {}), folder)}
 
 
 # ------------------------------------------------------------------------------------------ the report
@@ -133,7 +135,8 @@ def markdown(result: dict, montages: dict[str, list[Path]], out_dir: Path, comma
     """The whole Markdown report as a string."""
     rec = result["records"]
     pick = lambda section: [r for r in rec if r["section"] == section]  # noqa: E731
-    lines = header(result, command) + ["", EXPLAIN]
+    truth = pick("ground_truth")
+    lines = header(result, command) + (["", EXPLAIN] if len(truth) < len(rec) else [])
     if pick("2d"):
         lines += ["", "## 2-D slices (mean ± sd over pairs)", ""]
         lines += table(pick("2d"), ("modality", "method"), FIGURES + ("seconds_per_slice",))
@@ -145,9 +148,12 @@ def markdown(result: dict, montages: dict[str, list[Path]], out_dir: Path, comma
         lines += table(pick("volume"), keys, FIGURES + VOLUME_FIGURES)
         lines += ["", PROPAGATION_NOTE]
     lines += _ablation_section(pick("ablation"), pick("warm_start"))
-    lines += ["", "## Montages (input | each method | reference)", ""]
+    from MedColorLib.evaluation.ground_truth import markdown_section
+    lines += markdown_section(truth, montages.get("ground_truth", []), out_dir)
+    if any(paths for section, paths in montages.items() if section != "ground_truth"):
+        lines += ["", "## Montages (input | each method | reference)", ""]
     for section, paths in montages.items():
-        lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in paths]
+        lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in paths if section != "ground_truth"]
     lines += ["", "## Regenerate", "", REGENERATE]
     return "\n".join(lines) + "\n"
 
