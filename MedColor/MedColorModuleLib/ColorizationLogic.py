@@ -18,7 +18,8 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from .Process import ProcessProtocol, WorkerProcess
 from .Signal import Signal
 
 CUSTOM_WINDOW = "custom"
+EXIT_GRACE_SECONDS = 30.0  # after its result line the worker gets this long to exit before it is killed
+WEIGHTS_CHOICES = ("auto", "imagenet", "medical", "file", "random")
 
 
 @dataclass
@@ -44,11 +47,34 @@ class _Job:
     outputNode: Any
     name: str
     output: Path
+    result: dict | None = None  # the worker's last line, kept while it exits
+    resultSince: float = field(default=0.0)
 
 
-def pythonSlicerExecutable() -> str:
-    """PythonSlicer inside Slicer (sets Slicer's library paths), else this interpreter."""
-    return shutil.which("PythonSlicer") or sys.executable
+def pythonSlicerExecutable(which=shutil.which, executable: str | None = None, insideSlicer: bool | None = None) -> str:
+    """PythonSlicer (sets Slicer's library paths), found as Slicer's own executePythonModule does.
+
+    Inside Slicer ``sys.executable`` is not a plain interpreter, so a missing PythonSlicer is an error there;
+    in a PythonSlicer console it sits next to ``python-real``; in a plain Python (tests) this interpreter runs."""
+    found = which("PythonSlicer")
+    if found:
+        return found
+    executable = sys.executable if executable is None else executable
+    if executable:
+        candidate = Path(executable).with_name("PythonSlicer" + (".exe" if os.name == "nt" else ""))
+        if candidate.is_file():
+            return str(candidate)
+    if insideSlicer is None:
+        insideSlicer = hasattr(sys.modules.get("slicer"), "app")
+    if insideSlicer:
+        raise MedColorError("PythonSlicer executable not found on PATH: MedColor runs its worker with it; "
+                            "reinstall Slicer or start it from its launcher")
+    return executable
+
+
+def pathOrNone(value: Any) -> Path | None:
+    """A panel path, or None when unset: parameterNodeWrapper stores an unset Path as Path('.'), which is truthy."""
+    return Path(value) if value is not None and str(value) not in ("", ".") else None
 
 
 def libraryPath() -> str:
@@ -60,12 +86,27 @@ def libraryPath() -> str:
 
 def optionsFromParameters(p: Any) -> Options:
     """Engine Options from a parameter node (any object with the MedColorParameterNode fields)."""
-    weights = {"file": str(getattr(p, "weightsFile", "") or "")}.get(_value(p.weights), _value(p.weights))
+    weights = weightsFromParameters(p)
     loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
                        swap=p.swapWeight, tv=p.tvWeight)
     iterations = (int(p.iterationsStage1), int(p.iterationsStage2)) if getattr(p, "customIterations", True) else None
     return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
                    iterations=iterations, seed=int(p.seed), loss=loss).check()
+
+
+def weightsFromParameters(p: Any) -> str:
+    """The weights string for Options (the resolver's names, or a file path); an unset or missing file is refused."""
+    choice = _value(p.weights)
+    if choice not in WEIGHTS_CHOICES:
+        raise MedColorError(f"unknown weights choice '{choice}': choose one of {', '.join(WEIGHTS_CHOICES)}")
+    if choice != "file":
+        return choice
+    path = pathOrNone(getattr(p, "weightsFile", None))
+    if path is None:
+        raise MedColorError("weights 'file' is chosen but no weights file is set: choose the file")
+    if not path.is_file():
+        raise MedColorError(f"weights file not found: {path}")
+    return str(path)
 
 
 def defaultLibraryFolder() -> Path:
@@ -75,8 +116,7 @@ def defaultLibraryFolder() -> Path:
 
 def libraryFolderFromParameters(p: Any) -> Path | None:
     """The library folder chosen in the panel, or None for the default (an unset path reads as "" or ".")."""
-    folder = getattr(p, "libraryFolder", None)
-    return Path(folder) if folder is not None and str(folder) not in ("", ".") else None
+    return pathOrNone(getattr(p, "libraryFolder", None))
 
 
 def ensureLibrary(folder: Path | None = None) -> Path:
@@ -85,7 +125,9 @@ def ensureLibrary(folder: Path | None = None) -> Path:
     from MedColorLib.reference.default_library import build_default_library
     folder = Path(folder) if folder else defaultLibraryFolder()
     if not (folder / INDEX_NAME).is_file():
-        build_default_library(folder)
+        library = build_default_library(folder)
+        for target, why in library.skipped:  # e.g. nilearn missing: the pseudo set is smaller, say so
+            logging.warning("MedColor: default library: skipped %s: %s", target, why)
     return folder
 
 
@@ -133,7 +175,8 @@ def _value(choice: Any) -> Any:
 class ColorizationLogic:
     """Runs colorizations; reports through ``progressInfo``, ``errorOccurred`` and ``finished`` signals."""
 
-    def __init__(self, process: ProcessProtocol | None = None, pythonExecutable: str | None = None) -> None:
+    def __init__(self, process: ProcessProtocol | None = None, pythonExecutable: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)  # cooperative: MedColorLogic puts ScriptedLoadableModuleLogic next in the MRO
         self.progressInfo = Signal("Progress")
         self.errorOccurred = Signal("str")
         self.finished = Signal("vtkMRMLVectorVolumeNode")
@@ -210,7 +253,7 @@ class ColorizationLogic:
         if self._job is None:
             return False
         running = self._process.isRunning()
-        result = None
+        result = self._job.result
         for event in self._process.readEvents():
             if "stage" in event:
                 self.progressInfo.emit(Progress(str(event["stage"]), int(event.get("done", 0)),
@@ -221,12 +264,24 @@ class ColorizationLogic:
                 result = event
         if running and result is None:
             return True
+        if running and self._waitForExit(result):
+            return True
         self._finish(result)
+        return False
+
+    def _waitForExit(self, result: dict) -> bool:
+        """After its last line the worker is let exit on its own for a while (polled, never waited on)."""
+        job = self._job
+        if job.result is None:
+            job.result, job.resultSince = result, time.monotonic()
+        if time.monotonic() - job.resultSince < EXIT_GRACE_SECONDS:
+            return True
+        self._process.kill()  # it printed its result but hangs on exit
         return False
 
     def _finish(self, event: dict | None) -> None:
         job, self._job = self._job, None
-        if self._process.wait(timeout=30) is None:
+        if self._process.isRunning():
             self._process.kill()
         try:
             if event is None or "error" in event:

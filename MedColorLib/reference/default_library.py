@@ -95,8 +95,8 @@ def build_default_library(folder: str | Path) -> Library:
             missing.append((item.target, f"not found in the installed package '{item.package}'"))
     try:
         _render_mni(root)
-    except FileNotFoundError as err:
-        missing.append(("pseudo/mni152_*", f"nilearn MNI152 templates not found ({err})"))
+    except (FileNotFoundError, ImportError) as err:  # nibabel/nilearn are not bundled with Slicer
+        missing.append(("pseudo/mni152_*", f"nilearn MNI152 templates not available ({err})"))
     library = index_library(root)
     library.skipped[:0] = missing
     return library
@@ -144,11 +144,10 @@ def _write_sidecar(image: Path, set_name: str, tags: dict, source: str, licence:
 
 def _load_mni() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """T1, GM, WM in [0, 1] (RAS voxel order) and the voxel->mm affine, from nilearn's package data."""
-    import nibabel as nib
-
     base = package_dir("nilearn")
     if base is None:
         raise FileNotFoundError("nilearn is not installed")
+    import nibabel as nib
     data = base / "datasets" / "data"
     vols = []
     for name in ("t1", "gm", "wm"):

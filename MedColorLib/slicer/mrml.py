@@ -21,7 +21,6 @@ from MedColorLib.types import CancelFn, ProgressFn, Volume
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 ATTRIBUTE_PREFIX = "MedColor."
-GPU_RAY_CAST = "vtkMRMLGPURayCastVolumeRenderingDisplayNode"
 DEFAULT_ALPHA_RAMP = (16.0, 64.0)
 
 
@@ -229,16 +228,14 @@ def _volume_rendering_logic(logic=None):
         raise MedColorError("volume rendering logic not available: pass it explicitly outside Slicer") from exc
 
 
-def _gpu_display_node(node, logic):
-    """The node's GPU ray-cast display node, created (with its volume property) if missing."""
-    for index in range(node.GetNumberOfDisplayNodes()):
-        display = node.GetNthDisplayNode(index)
-        if display is not None and display.IsA(GPU_RAY_CAST):
-            return display
-    display = logic.CreateVolumeRenderingDisplayNode(GPU_RAY_CAST)
-    node.GetScene().AddNode(display)
-    node.AddAndObserveDisplayNodeID(display.GetID())
-    logic.UpdateDisplayNodeFromVolumeNode(display, node)
+def _vr_display_node(node, logic):
+    """The node's volume rendering display node, created by Slicer with the user's rendering method if missing.
+
+    ``CreateDefaultVolumeRenderingNodes`` returns the existing node or adds one owned by the scene (no
+    reference for the caller to release, no ROI node) of the class chosen in Application Settings."""
+    display = logic.CreateDefaultVolumeRenderingNodes(node)
+    if display is None or display.GetVolumePropertyNode() is None:
+        raise MedColorError(f"volume rendering could not be set up for '{node.GetName()}'")
     return display
 
 
@@ -262,7 +259,9 @@ def set_alpha_opacity_ramp(display, alpha_ramp: tuple[float, float] = DEFAULT_AL
 
 def show_volume_rendering(node, logic=None, *, alpha_ramp: tuple[float, float] = DEFAULT_ALPHA_RAMP,
                           opacity: float = 1.0, visible: bool = True):
-    """Direct-colour GPU ray-cast volume rendering of an RGBA node, air transparent; returns the display node.
+    """Direct-colour volume rendering of an RGBA node, air transparent; returns the display node.
+
+    The rendering method (GPU or CPU ray casting) is the user's Slicer setting, as in the Volume Rendering module.
 
     Ready for the Endoscopy module: walls (alpha above the ramp) are opaque, air (alpha 0) is invisible.
     """
@@ -271,7 +270,9 @@ def show_volume_rendering(node, logic=None, *, alpha_ramp: tuple[float, float] =
     components = node.GetImageData().GetNumberOfScalarComponents() if node.GetImageData() else 0
     if components not in (3, 4):
         raise MedColorError(f"'{node.GetName()}' has {components} components; volume rendering needs RGB or RGBA")
-    display = _gpu_display_node(node, _volume_rendering_logic(logic))
+    display = _vr_display_node(node, _volume_rendering_logic(logic))
+    # Slicer's recommended properties turn shading on, which darkens the transferred colours: keep them unlit
+    display.GetVolumePropertyNode().GetVolumeProperty().ShadeOff()
     if components == 4:
         set_alpha_opacity_ramp(display, alpha_ramp, opacity)
     else:

@@ -174,13 +174,15 @@ def test_bad_input_refused_before_any_process(app):
     app.scene.RemoveNode(label)
 
 
-def test_options_and_window_from_parameters():
-    p = SimpleNamespace(mode="paper", weights="file", weightsFile=Path("/w/vgg.pth"), device="cpu", size=128,
+def test_options_and_window_from_parameters(tmp_path):
+    (tmp_path / "vgg.pth").write_bytes(b"checked by the engine's resolver, not here")
+    p = SimpleNamespace(mode="paper", weights="file", weightsFile=tmp_path / "vgg.pth", device="cpu", size=128,
                         iterationsStage1=10, iterationsStage2=5, seed=4, contentWeight=1.0, colourWeight=50.0,
                         lumaWeight=1e4, lumaL1=0.5, swapWeight=10.0, tvWeight=1e-3,
                         windowPreset="custom", windowMin=-100.0, windowMax=200.0)
     options = optionsFromParameters(p)
-    assert (options.mode, options.weights, options.iterations, options.seed) == ("paper", "/w/vgg.pth", (10, 5), 4)
+    assert (options.mode, options.weights, options.iterations, options.seed) == ("paper", str(tmp_path / "vgg.pth"),
+                                                                                 (10, 5), 4)
     assert options.loss.colour == 50.0 and options.loss.luma_l1 == 0.5
     assert windowFromParameters(p) == (-100.0, 200.0)
     assert windowFromParameters(SimpleNamespace(windowPreset="auto")) is None

@@ -145,9 +145,9 @@ def test_write_volume_node_leaves_scene_unchanged(app, ct_node, tmp_path):
     assert ct_node.GetStorageNode() is None or ct_node.GetStorageNode().GetFileName() != str(path)
 
 
-def test_volume_rendering_is_direct_colour_gpu_with_alpha_ramp(app, colour_node):
+def test_volume_rendering_is_direct_colour_with_alpha_ramp(app, colour_node):
     display = mrml.show_volume_rendering(colour_node, app.volume_rendering_logic, alpha_ramp=(20, 60))
-    assert display.IsA("vtkMRMLGPURayCastVolumeRenderingDisplayNode")
+    assert display.IsA("vtkMRMLGPURayCastVolumeRenderingDisplayNode")  # Slicer's default rendering method
     assert display.GetVisibility()
     prop = display.GetVolumePropertyNode()
     assert not prop.GetVolumeProperty().GetIndependentComponents()

@@ -1,0 +1,145 @@
+"""MedColor.py itself (issue 12 points 1, 12, 13): sample data on both Sample Data signatures, one logic
+__init__, a Reload that re-imports MedColorModuleLib/MedColorLib.
+
+MedColor.py imports slicer.ScriptedLoadableModule, slicer.parameterNodeWrapper and slicer.i18n, which exist
+only inside the Slicer application: they are injected as fakes. The fake ScriptedLoadableModuleLogic.__init__
+is Slicer's own (Base/Python/slicer/ScriptedLoadableModule.py, identical in v5.10.0 and v5.12.0); the fake
+SampleDataLogic classes have the 5.12 ``registerCustomSampleDataCategory(category, title)`` or no such method (5.10).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("slicer")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "MedColor"))
+
+from MedColorModuleLib.SampleDataRegistration import CATEGORY, registerSampleData, reloadableModuleNames  # noqa: E402
+
+
+class ScriptedLoadableModuleLogic:
+    """Slicer's class, as in the source (v5.12.0 l.296-308)."""
+
+    def __init__(self, parent=None):
+        super().__init__()
+        self.moduleName = self.__class__.__name__
+        if self.moduleName.endswith("Logic"):
+            self.moduleName = self.moduleName[:-5]
+        self.isSingletonParameterNode = True
+
+
+class ScriptedLoadableModuleWidget:
+    reloads = 0
+
+    def onReload(self):
+        ScriptedLoadableModuleWidget.reloads += 1
+
+
+@pytest.fixture
+def medcolor_module(monkeypatch):
+    slm = types.ModuleType("slicer.ScriptedLoadableModule")
+    slm.ScriptedLoadableModule, slm.ScriptedLoadableModuleTest = object, object
+    slm.ScriptedLoadableModuleLogic, slm.ScriptedLoadableModuleWidget = ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
+    pnw = types.ModuleType("slicer.parameterNodeWrapper")
+    pnw.parameterNodeWrapper = lambda cls: cls
+    pnw.Choice = pnw.WithinRange = lambda *a, **k: None
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr, i18n.translate = (lambda text: text), (lambda context, text: text)
+    for name, module in (("slicer.ScriptedLoadableModule", slm), ("slicer.parameterNodeWrapper", pnw),
+                         ("slicer.i18n", i18n)):
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("MedColor_under_test", ROOT / "MedColor" / "MedColor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class SampleData512:
+    def __init__(self):
+        self.categories, self.sources = {}, []
+
+    def registerCustomSampleDataCategory(self, category, title):
+        self.categories[category] = title
+
+    def registerCustomSampleDataSource(self, **kwargs):
+        self.sources.append(kwargs)
+
+
+class SampleData510:
+    def __init__(self):
+        self.sources = []
+
+    def registerCustomSampleDataSource(self, **kwargs):
+        self.sources.append(kwargs)
+
+
+@pytest.mark.parametrize("logic_class", [SampleData512, SampleData510])
+def test_sample_data_registers_on_both_signatures(logic_class, tmp_path):
+    logic = logic_class()
+    registerSampleData(logic, tmp_path, title="MedColor")
+    assert [s["sampleName"] for s in logic.sources] == ["MedColorAbdomenCT"]
+    assert logic.sources[0]["category"] == CATEGORY and logic.sources[0]["checksums"].startswith("SHA256:")
+    if logic_class is SampleData512:
+        assert logic.categories == {CATEGORY: "MedColor"}
+
+
+def test_medcolor_py_registers_sample_data(medcolor_module, monkeypatch):
+    logic = SampleData512()
+    monkeypatch.setitem(sys.modules, "SampleData", types.SimpleNamespace(SampleDataLogic=logic))
+    medcolor_module.registerSampleData()
+    assert logic.categories == {CATEGORY: "MedColor"} and len(logic.sources) == 1
+    assert Path(logic.sources[0]["thumbnailFileName"]).is_file()
+
+
+def test_logic_init_runs_once_and_keeps_the_injected_process(medcolor_module, monkeypatch):
+    from MedColorModuleLib.ColorizationLogic import ColorizationLogic
+
+    calls = []
+    original = ColorizationLogic.__init__
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("process"))
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(ColorizationLogic, "__init__", counting)
+    monkeypatch.setattr(importlib.import_module("MedColorModuleLib.ColorizationLogic"), "pythonSlicerExecutable",
+                        lambda: "PythonSlicer")
+    process = object()
+    logic = medcolor_module.MedColorLogic(process=process)
+    assert calls == [process] and logic._process is process
+    assert logic.moduleName == "MedColor" and logic.isSingletonParameterNode
+
+
+def test_weights_choices_match_the_resolver(medcolor_module):
+    from MedColorModuleLib.ColorizationLogic import WEIGHTS_CHOICES
+
+    values = [w.value for w in medcolor_module.Weights]
+    assert values == list(WEIGHTS_CHOICES) == ["auto", "imagenet", "medical", "file", "random"]
+    assert medcolor_module.MedColorParameterNode.weights is medcolor_module.Weights.Automatic
+
+
+def test_reload_drops_the_helper_packages(medcolor_module, monkeypatch):
+    monkeypatch.setitem(sys.modules, "MedColorModuleLib.fake_for_reload", types.ModuleType("x"))
+    monkeypatch.setitem(sys.modules, "MedColorLib.fake_for_reload", types.ModuleType("y"))
+    widget = medcolor_module.MedColorWidget()
+    before = ScriptedLoadableModuleWidget.reloads
+    saved = {n: sys.modules[n] for n in reloadableModuleNames(list(sys.modules))}
+    try:
+        widget.onReload()
+        assert not reloadableModuleNames(list(sys.modules)) and ScriptedLoadableModuleWidget.reloads == before + 1
+    finally:
+        sys.modules.update({n: m for n, m in saved.items() if "fake_for_reload" not in n})
+    assert reloadableModuleNames(["MedColorLib", "MedColorLib.io.images", "MedColorModuleLib.Widget", "numpy",
+                                  "MedColorLibX"]) == ["MedColorLib", "MedColorLib.io.images", "MedColorModuleLib.Widget"]
+    assert "import imp\n" not in (ROOT / "MedColor" / "MedColor.py").read_text()
+
+
+def test_widget_hooks_survive_a_failed_setup(medcolor_module):
+    widget = medcolor_module.MedColorWidget()  # setup() never ran: no .widget
+    widget.cleanup(), widget.enter(), widget.exit()

@@ -1,0 +1,259 @@
+"""The panel controller (MedColorModuleLib/Widget.py) with injected fakes: Qt does not exist outside Slicer.
+
+``qt`` (QTimer, QPixmap), ``slicer.i18n``, the .ui widgets, the parameter node, the logic, the installer and
+slicer.util's dialogs are replaced by recording fakes; slicer.util.VTKObservationMixin and the MRML scene
+are the real slicer-core ones. What is checked (issue 12 points 4, 9, 11 and the weights choice): a run
+that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
+modal busy cursor; an unset weights file is refused before anything is installed or started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("slicer")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "MedColor"))
+
+from MedColorModuleLib.Signal import Signal  # noqa: E402
+
+from MedColorLib.errors import MedColorError  # noqa: E402
+
+
+class FakeQtWidget:
+    def __init__(self):
+        self.text, self.enabled, self.visible, self.value, self.maximum, self.format, self.toolTip = "", True, True, 0, 0, "", ""
+        self.connections = []
+
+    def connect(self, signal, slot):
+        self.connections.append((signal, slot))
+
+    def setPixmap(self, pixmap):
+        self.pixmap = pixmap
+
+
+class FakeUi:
+    """The .ui's child widgets, created on first use (as childWidgetVariables would give them)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        widget = FakeQtWidget()
+        setattr(self, name, widget)
+        return widget
+
+
+class FakeTimer(FakeQtWidget):
+    def __init__(self):
+        super().__init__()
+        self.active = False
+
+    def setInterval(self, ms):
+        self.interval = ms
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+
+class FakePixmap:
+    def __init__(self, path=""):
+        self.path = path
+
+    def isNull(self):
+        return True
+
+
+class FakeParameterNode:
+    """The fields Widget reads, plus connectGui/disconnectGui and VTK-style observers."""
+
+    def __init__(self, **fields):
+        defaults = dict(inputVolume=object(), outputVolume=None, referenceSource=SimpleNamespace(value="automatic"),
+                        referenceFile=Path("."), referenceNode=None, librarySet="pseudo", libraryFolder=Path("."),
+                        windowPreset="auto", weights=SimpleNamespace(value="auto"), weightsFile=Path("."),
+                        showIn3D=True, mode="preview", device="cpu", size=64, seed=0, customIterations=False,
+                        iterationsStage1=1, iterationsStage2=1, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
+                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3)
+        self.__dict__.update({**defaults, **fields})
+        self.connected, self.observers = 0, {}
+
+    def connectGui(self, ui):
+        self.connected += 1
+        return "tag"
+
+    def disconnectGui(self, tag):
+        assert tag == "tag"
+        self.connected -= 1
+
+    def AddObserver(self, event, method, priority=0.0):
+        self.observers[len(self.observers) + 1] = method
+        return len(self.observers)
+
+    def RemoveObserver(self, tag):
+        del self.observers[tag]
+
+
+class FakeLogic:
+    def __init__(self, node):
+        self.node, self.started, self.shown, self.running = node, [], [], False
+        self.progressInfo, self.errorOccurred, self.finished = Signal(), Signal(), Signal()
+
+    def getParameterNode(self):
+        return self.node
+
+    def isRunning(self):
+        return self.running
+
+    def cancel(self):
+        self.running = False
+
+    def poll(self):
+        return self.running
+
+    def start(self, *args, **kwargs):
+        self.started.append((args, kwargs, state["waitCursor"]))
+        self.running = True
+
+    def showVolumeRendering(self, node):
+        self.shown.append(node)
+
+
+class FakeInstall:
+    def __init__(self, imagenetCached=False, agreeDownload=True):
+        self.imagenetCached, self.agreeDownload, self.log = imagenetCached, agreeDownload, []
+
+    def ensureDependencies(self):
+        self.log.append(("dependencies", state["waitCursor"]))
+
+    def hasImagenetWeights(self):
+        return self.imagenetCached
+
+    def confirmImagenetDownload(self):
+        self.log.append(("ask download", state["waitCursor"]))
+        return self.imagenetCached or self.agreeDownload
+
+    def ensureMedicalWeights(self):
+        self.log.append(("medical", state["waitCursor"]))
+
+
+class FakeOutput:
+    def __init__(self):
+        self.attributes = {}
+
+    def SetAttribute(self, key, value):
+        self.attributes[key] = value
+
+    def GetAttribute(self, key):
+        return self.attributes.get(key)
+
+    def GetName(self):
+        return "ct colour"
+
+
+state = {"waitCursor": False}
+
+
+@pytest.fixture
+def widget_module(app, monkeypatch):
+    import slicer
+    import slicer.util
+
+    qt = types.ModuleType("qt")
+    qt.QTimer, qt.QPixmap = FakeTimer, FakePixmap
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+
+    @contextlib.contextmanager
+    def tryWithErrorDisplay(message=None, show=True, waitCursor=False):
+        previous, state["waitCursor"] = state["waitCursor"], waitCursor
+        try:
+            yield
+        finally:
+            state["waitCursor"] = previous
+
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", tryWithErrorDisplay)
+    monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kw: None)
+    monkeypatch.setattr(slicer.util, "resetThreeDViews", lambda: None)
+    monkeypatch.setattr(slicer, "app", SimpleNamespace(applicationVersion="5.10.0"), raising=False)
+    sys.modules.pop("MedColorModuleLib.Widget", None)
+    module = importlib.import_module("MedColorModuleLib.Widget")
+    yield module
+    sys.modules.pop("MedColorModuleLib.Widget", None)
+
+
+def make(widget_module, node=None, install=None):
+    node = node or FakeParameterNode()
+    logic = FakeLogic(node)
+    widget = widget_module.Widget(SimpleNamespace(isEntered=True), FakeUi(), logic, installLogic=install or FakeInstall(),
+                                  doShowInfoWindows=False)
+    return widget, logic, node
+
+
+def test_run_finishing_after_exit_is_shown(widget_module):
+    widget, logic, node = make(widget_module)
+    assert node.connected == 1
+    widget.exit()
+    assert node.connected == 0 and node.observers == {} and widget._parameterNode is node  # kept, as the template
+    output = FakeOutput()
+    widget._onFinished(output)
+    assert node.outputVolume is output and logic.shown == [output]
+    widget.enter()  # connects again, once
+    assert node.connected == 1 and len(node.observers) == 1
+
+
+def test_run_finishing_after_scene_close_uses_the_logic_parameter_node(widget_module):
+    widget, logic, node = make(widget_module)
+    widget.setParameterNode(None)
+    output = FakeOutput()
+    widget._onFinished(output)
+    assert node.outputVolume is output
+
+
+def test_consent_and_installs_run_without_busy_cursor_then_start_with_it(widget_module, monkeypatch):
+    install = FakeInstall(imagenetCached=False, agreeDownload=True)
+    widget, logic, node = make(widget_module, install=install)
+    monkeypatch.setattr(widget_module, "ensureLibrary", lambda folder: Path("/library"))
+    widget.onApplyButton()
+    assert install.log == [("dependencies", False), ("ask download", False)]
+    args, kwargs, waitCursor = logic.started[0]
+    assert waitCursor is True and args[2].weights == "auto" and kwargs["library"] == Path("/library")
+    assert widget._timer.active
+
+
+def test_auto_declined_download_uses_medical_and_records_the_choice(widget_module, monkeypatch):
+    install = FakeInstall(imagenetCached=False, agreeDownload=False)
+    widget, logic, node = make(widget_module, install=install)
+    monkeypatch.setattr(widget_module, "ensureLibrary", lambda folder: Path("/library"))
+    widget.onApplyButton()
+    assert ("medical", False) in install.log and logic.started[0][0][2].weights == "medical"
+    output = FakeOutput()
+    widget._onFinished(output)
+    assert output.attributes["MedColor.weightsChoice"] == "auto"
+
+
+def test_unset_weights_file_refused_before_install_or_start(widget_module):
+    install = FakeInstall(imagenetCached=True)
+    widget, logic, node = make(widget_module, FakeParameterNode(weights=SimpleNamespace(value="file")), install)
+    with pytest.raises(MedColorError, match="no weights file"):
+        widget.onApplyButton()
+    assert install.log == [] and logic.started == []
+
+
+def test_old_slicer_refused_with_supported_versions(widget_module, monkeypatch):
+    import slicer
+
+    monkeypatch.setattr(slicer, "app", SimpleNamespace(applicationVersion="5.8.1"), raising=False)
+    widget, logic, node = make(widget_module)
+    with pytest.raises(MedColorError, match="Slicer 5.10 or later"):
+        widget.onApplyButton()
+    assert logic.started == []
