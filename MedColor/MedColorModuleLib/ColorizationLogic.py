@@ -49,6 +49,7 @@ class _Job:
     output: Path
     result: dict | None = None  # the worker's last line, kept while it exits
     resultSince: float = field(default=0.0)
+    exitedSince: float = field(default=0.0)
 
 
 def pythonSlicerExecutable(which=shutil.which, executable: str | None = None, insideSlicer: bool | None = None) -> str:
@@ -253,6 +254,7 @@ class ColorizationLogic:
         if self._job is None:
             return False
         running = self._process.isRunning()
+        pending = not running and getattr(self._process, "outputPending", lambda: False)()
         result = self._job.result
         for event in self._process.readEvents():
             if "stage" in event:
@@ -264,10 +266,19 @@ class ColorizationLogic:
                 result = event
         if running and result is None:
             return True
+        if pending and result is None and self._drainingSince() < EXIT_GRACE_SECONDS:
+            return True  # exited: its last lines are still in the pipe (read by the thread, polled again)
         if running and self._waitForExit(result):
             return True
         self._finish(result)
         return False
+
+    def _drainingSince(self) -> float:
+        """Seconds since the worker was first seen exited with output still pending."""
+        job = self._job
+        if not job.exitedSince:
+            job.exitedSince = time.monotonic()
+        return time.monotonic() - job.exitedSince
 
     def _waitForExit(self, result: dict) -> bool:
         """After its last line the worker is let exit on its own for a while (polled, never waited on)."""

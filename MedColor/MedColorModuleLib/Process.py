@@ -93,9 +93,7 @@ class WorkerProcess:
             self._lines.put(line)
 
     def readEvents(self) -> list[dict]:
-        """JSON events printed since the last call (all of them once the process has exited)."""
-        if self._popen is not None and self._popen.poll() is not None and self._reader is not None:
-            self._reader.join(timeout=5)
+        """JSON events printed since the last call; never waits (lines still in the pipe: ``outputPending``)."""
         events = []
         while True:
             try:
@@ -107,6 +105,10 @@ class WorkerProcess:
 
     def isRunning(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
+
+    def outputPending(self) -> bool:
+        """True while the reader thread may still queue lines (the pipe is not closed yet)."""
+        return self._reader is not None and self._reader.is_alive()
 
     def returnCode(self) -> int | None:
         return None if self._popen is None else self._popen.poll()

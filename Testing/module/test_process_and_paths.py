@@ -140,3 +140,32 @@ def test_a_worker_that_never_exits_is_killed_after_the_grace_period(app, ct_node
     while logic.poll():
         pass
     assert process.killed
+
+
+class ExitedWithLinesInThePipe(SlowExitProcess):
+    """Has exited; its reader thread delivers the result line only on the third poll."""
+
+    def start(self, args, env=None, stderrPath=None):
+        self.job = json.loads(Path(args[-1]).read_text())
+        self.reads = 0
+
+    def isRunning(self):
+        return False
+
+    def outputPending(self):
+        return self.reads < 3
+
+    def readEvents(self):
+        self.reads += 1
+        return [{"error": "last line"}] if self.reads == 3 else []
+
+
+def test_lines_still_in_the_pipe_are_polled_not_waited_for(app, ct_node):
+    process = ExitedWithLinesInThePipe(pollsToExit=0)
+    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
+    errors = []
+    logic.errorOccurred.connect(errors.append)
+    logic.start(ct_node, None, Options(mode="preview"))
+    while logic.poll():
+        pass
+    assert errors == ["last line"] and process.reads == 3

@@ -187,7 +187,10 @@ def widget_module(app, monkeypatch):
     monkeypatch.setattr(slicer, "app", SimpleNamespace(applicationVersion="5.10.0"), raising=False)
     sys.modules.pop("MedColorModuleLib.Widget", None)
     module = importlib.import_module("MedColorModuleLib.Widget")
+    module.made = []
     yield module
+    for widget in module.made:  # remove the scene observers, as Slicer does on module cleanup
+        widget.cleanup()
     sys.modules.pop("MedColorModuleLib.Widget", None)
 
 
@@ -196,6 +199,7 @@ def make(widget_module, node=None, install=None):
     logic = FakeLogic(node)
     widget = widget_module.Widget(SimpleNamespace(isEntered=True), FakeUi(), logic, installLogic=install or FakeInstall(),
                                   doShowInfoWindows=False)
+    widget_module.made.append(widget)
     return widget, logic, node
 
 

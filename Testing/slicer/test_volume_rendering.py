@@ -40,6 +40,7 @@ def test_user_rendering_method_respected_no_roi_no_duplicate(app):
         assert display.IsA(CPU), display.GetClassName()
         assert _rois(app.scene) == rois, "no ROI node may be added"
         assert not display.GetVolumePropertyNode().GetVolumeProperty().GetIndependentComponents()
+        assert not display.GetVolumePropertyNode().GetVolumeProperty().GetShade()  # colours stay unlit
         assert mrml.show_volume_rendering(node, logic) is display
         assert sum(node.GetNthDisplayNode(i).IsA("vtkMRMLVolumeRenderingDisplayNode")
                    for i in range(node.GetNumberOfDisplayNodes())) == 1
