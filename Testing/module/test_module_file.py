@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 import types
+import unittest
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ class ScriptedLoadableModuleWidget:
 @pytest.fixture
 def medcolor_module(monkeypatch):
     slm = types.ModuleType("slicer.ScriptedLoadableModule")
-    slm.ScriptedLoadableModule, slm.ScriptedLoadableModuleTest = object, object
+    slm.ScriptedLoadableModule, slm.ScriptedLoadableModuleTest = object, unittest.TestCase
     slm.ScriptedLoadableModuleLogic, slm.ScriptedLoadableModuleWidget = ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
     pnw = types.ModuleType("slicer.parameterNodeWrapper")
     pnw.parameterNodeWrapper = lambda cls: cls
@@ -143,3 +144,12 @@ def test_reload_drops_the_helper_packages(medcolor_module, monkeypatch):
 def test_widget_hooks_survive_a_failed_setup(medcolor_module):
     widget = medcolor_module.MedColorWidget()  # setup() never ran: no .widget
     widget.cleanup(), widget.enter(), widget.exit()
+
+
+def test_self_test_skips_when_pip_packages_are_missing(medcolor_module, monkeypatch):
+    # in testing mode Slicer's pip_ensure logs and returns None without installing: the test must skip
+    install = importlib.import_module("MedColorModuleLib.InstallLogic")
+    monkeypatch.setattr(install, "missingTestRequirements", lambda: ["kornia>=0.7", "nilearn>=0.10"])
+    case = medcolor_module.MedColorTest("runTest")
+    with pytest.raises(unittest.SkipTest, match="kornia>=0.7, nilearn>=0.10"):
+        case.test_colorizes_synthetic_volume()
