@@ -38,11 +38,7 @@ def is_dicom(path: Path) -> bool:
 
 
 def _read_picture(path: Path) -> np.ndarray:
-    try:
-        img = Image.open(path)
-        img.load()
-    except (UnidentifiedImageError, OSError) as err:
-        raise MedColorError(f"cannot read image {path}: {err}") from None
+    img = _open_pil(path)
     if getattr(img, "n_frames", 1) > 1:
         raise MedColorError(f"{path} has {img.n_frames} frames; a single 2-D gray image is expected")
     if img.mode in ("I;16", "I;16B", "I", "F"):
@@ -54,15 +50,9 @@ def _read_picture(path: Path) -> np.ndarray:
 
 
 def _read_dicom(path: Path) -> np.ndarray:
-    import pydicom
-
     apply_modality_lut = pixel_functions().apply_modality_lut  # pydicom 2.4 (Slicer 5.10) or 3.x
 
-    try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except Exception as err:  # pydicom raises many types for broken or unsupported files
-        raise MedColorError(f"cannot read DICOM {path}: {str(err).splitlines()[0][:120]}") from None
+    ds, pixels = _decode_dicom(path)
     if ds.get("PhotometricInterpretation", "MONOCHROME2") not in ("MONOCHROME1", "MONOCHROME2"):
         raise MedColorError(f"{path} is a colour DICOM ({ds.PhotometricInterpretation}); a gray input is expected")
     if pixels.ndim != 2:
@@ -150,15 +140,20 @@ def _open_pil(path: Path) -> Image.Image:
         raise MedColorError(f"{path} is not a readable image ({short_reason(err)}); replace or remove it") from None
 
 
-def _dicom_pixels(path: Path, frame: str = "first"):
-    """(dataset, pixels of one frame: the first or the middle one); MedColorError if unreadable."""
+def _decode_dicom(path: Path):
+    """(dataset, all its pixels); MedColorError if the file cannot be read or decoded."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path)
-        arr = ds.pixel_array
+        return ds, ds.pixel_array
     except Exception as err:  # pydicom raises many types for broken/undecodable files
         raise MedColorError(f"{path} is not a readable DICOM image ({short_reason(err)}); replace or remove it") from None
+
+
+def _dicom_pixels(path: Path, frame: str = "first"):
+    """(dataset, pixels of one frame: the first or the middle one); MedColorError if unreadable."""
+    ds, arr = _decode_dicom(path)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         arr = arr[0 if frame == "first" else frames // 2]
