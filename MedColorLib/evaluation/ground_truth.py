@@ -68,7 +68,9 @@ def _method(raw) -> dict:
                             "or an object {\"label\": ..., \"mode\": \"paper\", <option>: value}")
     if raw.get("mode", "paper") != "paper":
         raise MedColorError(f"ground_truth method {raw['label']!r}: only the paper mode colorizes 2-D images")
-    changes = {k: v for k, v in raw.items() if k not in ("label", "mode")}
+    changes = {k: v for k, v in raw.items() if k not in ("label", "mode", "start")}
+    if raw.get("start", "gray") not in ("gray", *BASELINES):
+        raise MedColorError(f"ground_truth method {raw['label']!r}: start must be gray or a baseline")
     bad = sorted(set(changes) - _OPTION_FIELDS - {"loss"}) or sorted(set(changes.get("loss", {})) - _LOSS_FIELDS)
     if bad:
         raise MedColorError(f"ground_truth method {raw['label']!r}: unknown setting {bad[0]!r}")
@@ -77,7 +79,7 @@ def _method(raw) -> dict:
     if "loss" in changes:
         changes["loss"] = replace(LossWeights(), **{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in changes["loss"].items()})
-    return {"label": str(raw["label"]), "kind": "medcolor", "changes": changes}
+    return {"label": str(raw["label"]), "kind": "medcolor", "changes": changes, "start": raw.get("start", "gray")}
 
 
 def _pair(raw: dict, root: Path) -> dict:
@@ -161,7 +163,13 @@ def run_method(method: dict, gray: np.ndarray, ref: np.ndarray, settings: Settin
         return np.round(BASELINES[method["label"]](gray, ref) * 255).astype(np.uint8), None
     from MedColorLib.engine.slices import colorize_slices
     opts = settings.options("paper", **method["changes"])
-    res = colorize_slices(network_for(nets, opts), gray[None], ref, opts)
+    start = None
+    if method.get("start", "gray") != "gray":  # the optimisation starts from a classical transfer's colours
+        import torch
+        import torch.nn.functional as F
+        first = torch.from_numpy(BASELINES[method["start"]](gray, ref)).permute(2, 0, 1)[None]
+        start = F.interpolate(first, size=(opts.size, opts.size), mode="bilinear", antialias=True)
+    res = colorize_slices(network_for(nets, opts), gray[None], ref, opts, start=start)
     return res.rgb[0], float(res.out_of_gamut[0].mean())
 
 

@@ -122,6 +122,9 @@ def header(result: dict, command: str) -> list[str]:
              f"iterations (paper: 1000+1000), k = {s.k}, seed {s.seed}, post-filter {'on' if s.postfilter else 'off'}",
              f"- **Inputs:** 2-D targets are the centre square resized to {s.side} px; references at most "
              f"{s.reference_side} px; volumes cropped as listed; volume mode with {s.key_slices} key slices"]
+    if all(r["section"] == "ground_truth" for r in result["records"]):
+        lines[-1] = (f"- **Inputs:** each truth resized to {s.side} px on its longer side (its gray is the input); "
+                     f"references at most {s.reference_side} px")
     if s.weights == "random" or "random" in " ".join(result["network_labels"].values()):
         lines += ["", "> **Random VGG19 weights.** These machines have neither ImageNet weights nor a GPU, so the "
                   "deep modes ran with seeded random weights, tiny images and a few iterations. Their colour "

@@ -20,7 +20,8 @@ VW = "color_ref/itk_VisibleWomanHeadSlice.png"
 
 def _config(tmp_path, data_dir, **section) -> str:
     gt = {"methods": ["gray", "welsh", "cluster_histogram", "paper",
-                      {"label": "paper k=3", "k": 3, "loss": {"swap": 0.0}}],
+                      {"label": "paper k=3", "k": 3, "loss": {"swap": 0.0}},
+                      {"label": "paper from welsh", "start": "welsh"}],
           "pairs": [{"name": "vw_left", "kind": "real", "modality": "cryosection",
                      "truth": {"image": str(data_dir / VW), "crop": [0, 0, 1, 0.5]},
                      "reference": {"image": str(data_dir / VW), "crop": [0, 0.5, 1, 1]}},
@@ -47,7 +48,7 @@ def test_report_on_two_pairs(tmp_path, data_dir):
     assert args.func(args) == 0
     data = json.loads((tmp_path / "out" / "gt" / "figures.json").read_text())
     recs = [r for r in data["records"] if r["section"] == "ground_truth"]
-    assert len(recs) == 10 and {r["pair"] for r in recs} == {"vw_left", "mni_mr"}
+    assert len(recs) == 12 and {r["pair"] for r in recs} == {"vw_left", "mni_mr"}
     by = {(r["pair"], r["method"]): r for r in recs}
     # "gray" is the input itself: its error is the truth's mean chroma, its colourfulness 0
     loaded = load_config(config)
@@ -59,7 +60,7 @@ def test_report_on_two_pairs(tmp_path, data_dir):
     # a real classical transfer from the other half beats no colour on the cryosection
     assert by[("vw_left", "welsh")]["delta_e_ab"] < by[("vw_left", "gray")]["delta_e_ab"]
     for pair in ("vw_left", "mni_mr"):   # MedColor keeps the luma and reports its gamut figure
-        for m in ("paper", "paper k=3"):
+        for m in ("paper", "paper k=3", "paper from welsh"):
             assert by[(pair, m)]["ssim_gray"] > 0.99 and 0 <= by[(pair, m)]["out_of_gamut"] <= 1
         assert by[(pair, "welsh")]["out_of_gamut"] is None
     md = (tmp_path / "out" / "gt.md").read_text()
@@ -78,7 +79,7 @@ def test_wins_counts_pairs_below_every_baseline():
 
 
 @pytest.mark.parametrize("case", ["no pairs", "bad kind", "missing truth", "bad crop", "not found", "bad method",
-                                  "bad option", "bad mni"])
+                                  "bad option", "bad start", "bad mni"])
 def test_bad_sections_are_one_line_errors(case, tmp_path, data_dir):
     raw = json.loads(open(_config(tmp_path, data_dir)).read())
     gt, pair = raw["ground_truth"], raw["ground_truth"]["pairs"][0]
@@ -96,6 +97,8 @@ def test_bad_sections_are_one_line_errors(case, tmp_path, data_dir):
         gt["methods"] = ["magic"]
     elif case == "bad option":
         gt["methods"] = [{"label": "x", "colour": 2}]
+    elif case == "bad start":
+        gt["methods"] = [{"label": "x", "start": "magic"}]
     else:
         gt["pairs"][1]["truth"]["mni"] = "pet"
     path = tmp_path / "bad.json"
@@ -104,3 +107,20 @@ def test_bad_sections_are_one_line_errors(case, tmp_path, data_dir):
         config = load_config(path)
         run_evaluation(config)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_trained_network_brings_colours_closer_to_the_truth_than_gray(tmp_path, data_dir):
+    # the regression the issue names: with random weights MedColor was further from the truth than no colour
+    from MedColorLib.engine.vgg import load_vgg
+    try:
+        load_vgg("medical")
+    except MedColorError as err:
+        pytest.skip(f"trained weights unavailable here: {err}")
+    config = load_config(_config(tmp_path, data_dir, methods=["gray", "paper"]),
+                         {"weights": "medical", "size": 64, "side": 64, "iterations": [40, 40]})
+    config["ground_truth"]["pairs"] = config["ground_truth"]["pairs"][:1]      # the real cryosection pair
+    result = run_evaluation(config)
+    by = {r["method"]: r for r in result["records"]}
+    assert by["paper"]["delta_e_ab"] < 0.75 * by["gray"]["delta_e_ab"]
+    assert by["paper"]["ssim_gray"] > 0.99 and by["paper"]["air_chroma"] < 0.02
