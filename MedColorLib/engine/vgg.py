@@ -1,8 +1,6 @@
-"""Frozen VGG19 feature extractor (to relu5_1) and its weights: imagenet | random | state-dict file."""
+"""Frozen VGG16/VGG19 feature extractor (to relu5_1); ``load_vgg`` builds it from any weights engine.weights resolves."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -10,18 +8,19 @@ from torch import nn
 
 from MedColorLib.errors import MedColorError
 
-# Post-ReLU outputs used by the losses, as indices into torchvision's vgg19().features.
-LAYER_INDEX = {"conv1_1": 1, "conv2_1": 6, "conv3_1": 11, "conv4_1": 20, "conv4_2": 22, "conv5_1": 29}
+from MedColorLib.engine.backbones import LAYER_MAPS, cut
+
+# Post-ReLU outputs used by the losses, as indices into torchvision's vgg19().features (VGG16: LAYER_MAPS).
+LAYER_INDEX = LAYER_MAPS["vgg19"]
 CONTENT_LAYER = "conv4_2"
 COLOUR_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 SWAP_LAYERS = ("conv3_1", "conv4_1", "conv5_1")
-_N_LAYERS = 30  # features[:30] ends with relu5_1
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 class VGGFeatures(nn.Module):
-    """VGG19 cut after relu5_1, frozen. forward: (B, 3, H, W) RGB in [0, 1] -> {layer: (B, C, h, w)}.
+    """VGG16 or VGG19 cut after relu5_1, frozen. forward: (B, 3, H, W) RGB in [0, 1] -> {layer: (B, C, h, w)}.
 
     preprocess "torchvision" feeds ImageNet-normalised RGB; "caffe" feeds BGR 0-255 minus the Caffe
     mean (the authors' convention, for Caffe-converted state dicts). ``pixel_scale`` is the size of one
@@ -29,13 +28,17 @@ class VGGFeatures(nn.Module):
     units, which reproduces the authors' 0-255 scale exactly with Caffe weights.
     """
 
-    def __init__(self, features: nn.Sequential, preprocess: str = "torchvision", label: str = "") -> None:
+    def __init__(self, features: nn.Sequential, preprocess: str = "torchvision", label: str = "",
+                 arch: str = "vgg19") -> None:
         super().__init__()
+        if arch not in LAYER_MAPS:
+            raise MedColorError(f"unknown architecture {arch!r}; choose vgg16 or vgg19")
+        self.arch, self.layer_index = arch, LAYER_MAPS[arch]
         if preprocess not in ("torchvision", "caffe"):
             raise MedColorError(f"unknown preprocessing {preprocess!r}; choose torchvision or caffe")
         # channels-last (NHWC): faster convolutions with oneDNN and cuDNN, and the Gram's pixel-by-channel
         # view of a feature map needs no copy (measured in bench/bench_engine.py)
-        self.layers = features[:_N_LAYERS].eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        self.layers = features[:cut(arch)].eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.preprocess, self.label = preprocess, label
         if preprocess == "caffe":
             mean, std, self.pixel_scale = torch.tensor(_CAFFE_MEAN_BGR[::-1]) / 255, torch.full((3,), 1 / 255), 255.0
@@ -50,7 +53,7 @@ class VGGFeatures(nn.Module):
         return x.flip(1) if self.preprocess == "caffe" else x
 
     def forward(self, rgb: torch.Tensor, layers: tuple[str, ...] = tuple(LAYER_INDEX)) -> dict[str, torch.Tensor]:
-        wanted = {LAYER_INDEX[name]: name for name in layers}
+        wanted = {self.layer_index[name]: name for name in layers}
         last = max(wanted)
         out, x = {}, self.normalise(rgb).contiguous(memory_format=torch.channels_last)
         for i, layer in enumerate(self.layers):
@@ -68,7 +71,7 @@ class VGGFeatures(nn.Module):
         This is the paper's mask propagation; 'SAME' padding in TF excludes the border from the mean.
         """
         out, m = {}, masks
-        index_to_name = {i: n for n, i in LAYER_INDEX.items()}
+        index_to_name = {i: n for n, i in self.layer_index.items()}
         for i, layer in enumerate(self.layers):
             if isinstance(layer, nn.Conv2d):
                 m = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False)
@@ -79,53 +82,12 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def _vgg19_features() -> nn.Sequential:
-    from torchvision.models import vgg19
-    return vgg19(weights=None).features
-
-
-def load_vgg(weights: str = "imagenet", device: str | torch.device = "cpu", seed: int = 0,
-             preprocess: str = "torchvision") -> VGGFeatures:
-    """Build the extractor. weights: "imagenet" (torchvision download, hash-checked), "random" (seeded), or a path."""
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            features = _vgg19_features()
-        label = f"random(seed={seed})"
-    elif weights == "imagenet":
-        features, label = _imagenet_features(), "imagenet(torchvision VGG19_Weights.IMAGENET1K_V1)"
-    else:
-        features, label = _features_from_file(Path(weights)), f"file:{weights}"
-    return VGGFeatures(features, preprocess, label).to(device)
-
-
-def _imagenet_features() -> nn.Sequential:
-    from torchvision.models import VGG19_Weights, vgg19
-    try:
-        return vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features
-    except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash is a RuntimeError
-        raise MedColorError(
-            f"cannot obtain the ImageNet VGG19 weights ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
-            "offline, pass --weights PATH to a VGG19 state dict, or --weights random for a test run") from None
-
-
-def _features_from_file(path: Path) -> nn.Sequential:
-    """Load a VGG19 state dict (full model or features only) with weights_only=True and check its shapes."""
-    if not path.is_file():
-        raise MedColorError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt or non-tensor file
-        raise MedColorError(f"cannot load weights file {path}: {type(err).__name__}") from None
-    if not isinstance(state, dict):
-        raise MedColorError(f"weights file {path} does not hold a state dict")
-    state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
-    features = _vgg19_features()[:_N_LAYERS]
-    expected = features.state_dict()
-    missing = [k for k in expected if k not in state]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or wrong:
-        what = f"missing {missing[0]}" if missing else f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}"
-        raise MedColorError(f"weights file {path} is not a VGG19 state dict ({what})")
-    features.load_state_dict({k: state[k] for k in expected})
-    return features
+def load_vgg(weights: str = "auto", device: str | torch.device = "cpu", seed: int = 0,
+             preprocess: str | None = None) -> VGGFeatures:
+    """Build the extractor from any weights the resolver knows (engine.weights: auto | imagenet | medical |
+    random | NAME | PATH); preprocess None = the one the weights were trained with."""
+    from MedColorLib.engine.weights import resolve
+    found = resolve(weights, seed)
+    found.preprocess = preprocess or found.preprocess
+    net = VGGFeatures(found.features, found.preprocess, found.label, found.arch)
+    return net.to(device)

@@ -25,9 +25,19 @@ def versions() -> dict[str, str]:
 
 
 def provenance(options: Options, weights_label: str, device: str, reference: dict, **extra) -> dict:
-    """What produced an output: mode, weights, seed, device, reference, parameters, versions."""
-    return {"mode": options.mode, "weights": weights_label, "seed": options.seed, "device": device,
-            "reference": reference, "params": options.as_dict(), "versions": versions(), **extra}
+    """What produced an output: mode, weights (and their architecture, preprocessing, source, sha256), seed,
+    device, reference, parameters, versions."""
+    return {"mode": options.mode, "weights": weights_label, "network": weights_fields(weights_label),
+            "seed": options.seed, "device": device, "reference": reference, "params": options.as_dict(),
+            "versions": versions(), **extra}
+
+
+def weights_fields(label: str) -> dict[str, str]:
+    """The network label "source | architecture | preprocessing | sha256:HEX" (engine.weights) as fields."""
+    parts = [p.strip() for p in label.split(" | ")]
+    fields = dict(zip(("source", "architecture", "preprocessing"), parts))
+    fields.update({"sha256": p.removeprefix("sha256:") for p in parts[3:] if p.startswith("sha256:")})
+    return fields
 
 
 def json_safe(value):
@@ -49,5 +59,5 @@ def write_json(path: str | Path, data: dict) -> None:
 
 def flat_metadata(report: dict) -> dict[str, str]:
     """Provenance as flat MedColor.* key/value strings for a file header."""
-    keys = ("mode", "weights", "seed", "device", "reference", "window", "params", "versions", "key_slices")
+    keys = ("mode", "weights", "network", "seed", "device", "reference", "window", "params", "versions", "key_slices")
     return {f"MedColor.{k}": v if isinstance(v, str) else json.dumps(v, default=str) for k, v in report.items() if k in keys}

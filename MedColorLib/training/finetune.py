@@ -1,4 +1,4 @@
-"""``medcolor finetune``: adapt VGG19 so that the features of a gray image match those of its colour original.
+"""``medcolor finetune``: adapt VGG19 (or VGG16) so that the features of a gray image match those of its colour original.
 
 The paper used "VGG19 fine-tuned on medical data sets" without a recipe; this one follows exemplar-based
 colorization, which fine-tunes VGG19 on gray images. A frozen teacher (the start weights) sees a colour
@@ -33,7 +33,7 @@ StepFn = Callable[[int, int, float], None]   # (step, steps, loss)
 class FinetuneSettings:
     """Fine-tuning settings: start weights, schedule, crops, regularisation."""
 
-    weights: str = "imagenet"
+    weights: str = "auto"
     steps: int = 200
     size: int = 128            # crop size in px
     batch: int = 4
@@ -62,6 +62,7 @@ class FinetuneResult:
     state: dict[str, torch.Tensor]
     losses: list[float]
     start_label: str
+    note: dict[str, str] | None = None   # architecture and preprocessing, saved with the state (read_torch)
 
 
 def image_files(items: list[str | Path], what: str) -> list[Path]:
@@ -139,7 +140,8 @@ def finetune(references: list[np.ndarray], grays: list[np.ndarray], settings: Fi
         if progress is not None:
             progress(step + 1, settings.steps, losses[-1])
     state = {k: v.detach().cpu().clone() for k, v in student.layers.state_dict().items()}
-    return FinetuneResult(state, losses, teacher.label)
+    note = {"architecture": teacher.arch, "preprocessing": teacher.preprocess, "source": f"finetune of {teacher.label}"}
+    return FinetuneResult(state, losses, teacher.label, note)
 
 
 def _step_loss(student: VGGFeatures, teacher: VGGFeatures, x: torch.Tensor, grays: list[np.ndarray],
@@ -156,13 +158,14 @@ def _step_loss(student: VGGFeatures, teacher: VGGFeatures, x: torch.Tensor, gray
     return loss
 
 
-def save_state(state: dict[str, torch.Tensor], path: str | Path) -> Path:
-    """torch.save the state dict atomically (temporary file in the same folder, then rename)."""
+def save_state(state: dict[str, torch.Tensor], path: str | Path, note: dict[str, str] | None = None) -> Path:
+    """torch.save the state dict atomically (temporary file in the same folder, then rename); with a note
+    (architecture, preprocessing), as {"medcolor": note, "state_dict": state}, which --weights PATH reads."""
     path = Path(path)
     if not path.parent.is_dir():
         raise MedColorError(f"output folder {path.parent} does not exist; create it first")
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save({"medcolor": note, "state_dict": state} if note else state, tmp)
     return path
 
 
@@ -174,5 +177,5 @@ def finetune_files(images: list[str], references: list[str], out: str | Path, se
     settings.check()
     refs, grays = load_images(references, images)
     result = finetune(refs, grays, settings, progress)
-    save_state(result.state, out)
+    save_state(result.state, out, result.note)
     return result

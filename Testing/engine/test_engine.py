@@ -132,10 +132,10 @@ def test_weights_from_file_load_and_wrong_architecture_is_refused(tmp_path, net)
     loaded = load_vgg(str(path))
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(loaded(x)["conv5_1"], net(x)["conv5_1"])
-    bad = tmp_path / "vgg16.pth"
-    from torchvision.models import vgg16
-    torch.save(vgg16(weights=None).state_dict(), bad)
-    with pytest.raises(MedColorError, match="not a VGG19 state dict"):
+    bad = tmp_path / "vgg11.pth"
+    from torchvision.models import vgg11
+    torch.save(vgg11(weights=None).features.state_dict(), bad)
+    with pytest.raises(MedColorError, match="not a VGG16 or VGG19 state dict"):
         load_vgg(str(bad))
     with pytest.raises(MedColorError, match="not found"):
         load_vgg(str(tmp_path / "missing.pth"))
