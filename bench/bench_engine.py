@@ -1,12 +1,12 @@
-"""One engine iteration (all five loss terms, stage 2) against a bare torchvision VGG19 forward+backward.
+"""One engine iteration (all five loss terms, stage 2) against a bare torchvision VGG16/VGG19 forward+backward.
 
 Same input size, batch and device, measured side by side in one run (interleaved, median of repeats).
-Bare = torchvision vgg19().features up to relu5_1 (the part the engine uses), frozen weights, gradient
+Bare = torchvision vgg16/vgg19().features up to relu5_1 (the part the engine uses), frozen weights, gradient
 with respect to the input only, as in the optimisation. The engine step is engine.evaluator, as the
 optimisation runs it (a CUDA graph on a GPU; there the eager engine and a graphed bare network are
 reported too). Prints JSON. Target: engine / bare <= 1.3.
 
-    python bench/bench_engine.py [--device cpu|cuda] [--sizes 224] [--batches 1,4] [--repeats 5]
+    python bench/bench_engine.py [--device cpu|cuda] [--archs vgg16,vgg19] [--sizes 224] [--batches 1,4] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def _timed(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path = DATA) -> dict:
-    net = load_vgg("random", device)
+def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path = DATA, arch: str = "vgg19") -> dict:
+    net = load_vgg(f"random:{arch}", device)
     gray, ref, mt, mr = _real_pair(size, batch, device, data)
     targets = build_targets(net, gray, ref, mt, mr)
     weights = LossWeights()
@@ -77,7 +77,7 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
         for name, step in steps.items():
             times[name].append(_timed(step, device))
     med = {name: statistics.median(t) for name, t in times.items()}
-    row = {"size": size, "batch": batch, **{f"{name}_s": round(t, 5) for name, t in med.items()}}
+    row = {"arch": arch, "size": size, "batch": batch, **{f"{name}_s": round(t, 5) for name, t in med.items()}}
     row["ratio"] = round(med["engine"] / med["bare_vgg19"], 3)
     row["ratio_to_channels_last"] = round(med["engine"] / med["bare_vgg19_channels_last"], 3)
     if cuda:
@@ -87,11 +87,11 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
 
 
 def bare_objectives(net, device: torch.device):
-    """The bare torchvision VGG19 to relu5_1, frozen, on the engine's normalised input, summed per image:
-    in torchvision's default NCHW layout, and in the engine's channels-last layout."""
-    from torchvision.models import vgg19
-    nchw = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device)
-    nhwc = vgg19(weights=None).features[:30].eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    """The bare torchvision network of net's architecture to relu5_1, frozen, on the engine's normalised input,
+    summed per image: in torchvision's default NCHW layout, and in the engine's channels-last layout."""
+    from MedColorLib.engine.backbones import features_module
+    nchw = features_module(net.arch).eval().requires_grad_(False).to(device)
+    nhwc = features_module(net.arch).eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
     cl = torch.channels_last
     return (lambda v: nchw(net.normalise(v)).flatten(1).sum(1),
             lambda v: nhwc(net.normalise(v).contiguous(memory_format=cl)).flatten(1).sum(1))
@@ -105,13 +105,15 @@ def _numerics(step):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--archs", default="vgg16,vgg19")
     ap.add_argument("--sizes", default="224")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--data", default=str(DATA), help="the shared data folder (default ../shared/data)")
     args = ap.parse_args()
     device = torch.device(args.device)
-    rows = [bench(s, b, device, args.repeats, Path(args.data)) for s in map(int, args.sizes.split(",")) for b in map(int, args.batches.split(","))]
+    rows = [bench(s, b, device, args.repeats, Path(args.data), arch) for arch in args.archs.split(",")
+            for s in map(int, args.sizes.split(",")) for b in map(int, args.batches.split(","))]
     info = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
             "torch": torch.__version__, "weights": "random (timing does not depend on the values)", "results": rows,
             "target": "engine / bare <= 1.3"}
