@@ -26,7 +26,9 @@ CT_PRESETS: dict[str, tuple[float, float]] = {
 DEFAULT_CT_PRESET = "soft-tissue"
 _PRESET_ALIASES = {"soft": "soft-tissue", "softtissue": "soft-tissue", "tissue": "soft-tissue",
                    "abdomen": "soft-tissue"}
+PRESET_NAMES = ", ".join(name.replace("-", "_") for name in CT_PRESETS)  # as --help spells them
 MR_PERCENTILES = (0.5, 99.5)
+MIN_SLICE_SIDE = 16  # px: smaller slices leave no room for the 7-px SSIM window and the VGG features
 _SAMPLE_VOXELS = 2_000_000  # statistics use an evenly strided sample of at most about this many voxels
 
 
@@ -124,8 +126,10 @@ def parse_window(text: str) -> tuple[float, float] | str:
         low, high = (float(p) for p in parts)
     except ValueError:
         raise MedColorError(f"bad window {text!r}: give LOW,HIGH (e.g. -160,240) or a preset "
-                            f"({', '.join(CT_PRESETS)})") from None
-    if not (np.isfinite(low) and np.isfinite(high)) or low >= high:
+                            f"({PRESET_NAMES})") from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise MedColorError(f"bad window {text!r}: LOW and HIGH must be finite numbers (e.g. -160,240)")
+    if low >= high:
         raise MedColorError(f"bad window {text!r}: LOW must be smaller than HIGH (e.g. -160,240)")
     return low, high
 
@@ -256,4 +260,8 @@ def check_volume(volume: Volume, min_slices: int = 2) -> int:
         raise MedColorError("the volume contains NaN or infinite voxels; fix or mask them first")
     if array.min() == array.max():
         raise MedColorError(f"the volume is constant ({array.flat[0]}); there is nothing to colorize")
+    rows, cols = (s for n, s in enumerate(array.shape) if n != axis)
+    if min(rows, cols) < MIN_SLICE_SIDE:
+        raise MedColorError(f"the slices are {cols}x{rows} px; at least {MIN_SLICE_SIDE}x{MIN_SLICE_SIDE} px "
+                            "are needed to colorize a volume")
     return axis

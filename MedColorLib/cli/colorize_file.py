@@ -1,25 +1,32 @@
-"""``medcolor colorize`` on files: read, pick the reference, colorize, write atomically, report (volumes:
-``colorize_volume``)."""
+"""``medcolor colorize`` on files: check the input and every destination, pick the reference, colorize,
+write all outputs in one transaction, report (volumes: ``colorize_volume``)."""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
 
 from MedColorLib.cli.progressbar import ProgressBar
 from MedColorLib.errors import MedColorError
-from MedColorLib.io.images import read_gray
-from MedColorLib.reference.index import load_library
-from MedColorLib.io.images import load_reference
-from MedColorLib.reference.retrieval import search
+from MedColorLib.io.atomic import transaction
+from MedColorLib.io.images import DICOM_SUFFIXES, is_dicom, load_reference, read_gray
+from MedColorLib.io.outputs import check_outputs
+from MedColorLib.io.pictures import PICTURE_SUFFIXES
 from MedColorLib.io.report import write_json
 from MedColorLib.options import Options
 from MedColorLib.pipeline.image import colorize_image
+from MedColorLib.reference.index import load_library
+from MedColorLib.reference.retrieval import search
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+VOLUME_OUTPUTS = (".nrrd", ".nii", ".nii.gz")
+REPORT_SUFFIXES = (".json",)
+SUPPORTED_INPUTS = "PNG, JPEG, TIFF, BMP or DICOM slices; NRRD, NIfTI, MHA/MHD volumes; DICOM series folders"
 
 
 def is_volume_path(path: Path) -> bool:
@@ -27,14 +34,41 @@ def is_volume_path(path: Path) -> bool:
     return path.is_dir() or any(path.name.lower().endswith(s) for s in VOLUME_SUFFIXES)
 
 
+def check_input(inp: Path) -> None:
+    """The input exists (a link loop is named as such) and has a supported format."""
+    try:
+        os.stat(inp)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise MedColorError(f"input {inp} is a symbolic link loop; give the real file") from None
+        raise MedColorError(f"input not found: {inp}") from None
+    if is_volume_path(inp) or inp.name.lower().endswith(IMAGE_SUFFIXES + DICOM_SUFFIXES) or is_dicom(inp):
+        return
+    raise MedColorError(f"input format {inp.suffix or '(no extension)'} of {inp} is not supported; "
+                        f"give {SUPPORTED_INPUTS}")
+
+
+def check_reference(reference: str | None) -> None:
+    """A pinned reference is a colour picture, never a volume."""
+    if reference and is_volume_path(Path(reference)):
+        raise MedColorError(f"--reference {reference} is a volume; the reference must be a colour picture "
+                            "(PNG, JPEG, TIFF, BMP or colour DICOM)")
+
+
 def check_paths(inp: Path, out: Path) -> None:
     """The input exists and is never overwritten; the output folder exists."""
-    if not inp.exists():
-        raise MedColorError(f"input not found: {inp}")
-    if out.exists() and inp.exists() and out.resolve() == inp.resolve():
-        raise MedColorError("the output would overwrite the input; choose another output path")
-    if not out.parent.is_dir():
-        raise MedColorError(f"output folder does not exist: {out.parent}")
+    check_input(inp)
+    check_outputs([("-o", out, ())], [inp])
+
+
+def run_outputs(args: argparse.Namespace, inp: Path, volume: bool) -> list[Path]:
+    """Every destination of the run checked against each other and every input, before computing."""
+    outputs = [("-o", args.output, VOLUME_OUTPUTS if volume else PICTURE_SUFFIXES)]
+    if volume and getattr(args, "preview", None):
+        outputs.append(("--preview", args.preview, PICTURE_SUFFIXES))
+    if args.report:
+        outputs.append(("--report", args.report, REPORT_SUFFIXES))
+    return check_outputs(outputs, [inp, args.reference, args.library])
 
 
 def pick_reference(reference: str | None, library: str | None, library_set: str | None,
@@ -53,22 +87,24 @@ def pick_reference(reference: str | None, library: str | None, library_set: str 
 def colorize_file(args: argparse.Namespace, options: Options) -> dict:
     """The whole ``colorize`` command on checked ``options``; returns the report."""
     inp, out = Path(args.input), Path(args.output)
-    check_paths(inp, out)
-    if is_volume_path(inp):
+    check_input(inp)
+    check_reference(args.reference)
+    volume = is_volume_path(inp)
+    if not volume and options.mode != "paper":
+        raise MedColorError(f"a 2-D image is colorized in paper mode; --mode {options.mode} is for volumes")
+    run_outputs(args, inp, volume)
+    if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
         return colorize_volume_file(args, options, inp, out)
-    if not out.name.lower().endswith(IMAGE_SUFFIXES):
-        raise MedColorError(f"2-D output must be an image file ({', '.join(IMAGE_SUFFIXES)}), got {out.name}")
-    if options.mode != "paper":
-        raise MedColorError(f"a 2-D image is colorized in paper mode; --mode {options.mode} is for volumes")
     gray = read_gray(inp)
     ref, ref_info = pick_reference(args.reference, args.library, args.library_set, gray)
     with ProgressBar(args.quiet) as bar:
         report = colorize_image(gray, ref, options, ref_info, progress=bar)
     from MedColorLib.io.pictures import write_image_2d
-    write_image_2d(out, report.pop("rgb"))
     report["output"] = str(out)
-    if args.report:
-        write_json(args.report, report)
+    with transaction():
+        write_image_2d(out, report.pop("rgb"))
+        if args.report:
+            write_json(args.report, report)
     print(f"wrote {out}" + (f" and {args.report}" if args.report else ""))
     return report

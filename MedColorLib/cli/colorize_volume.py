@@ -1,27 +1,25 @@
-"""``medcolor colorize`` on a volume: read, colorize, write the colour volume atomically, preview, report."""
+"""``medcolor colorize`` on a volume: read, colorize, write the colour volume, preview and report in one
+transaction (all or none)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from MedColorLib.errors import MedColorError
-from MedColorLib.options import Options
 from MedColorLib.cli.progressbar import ProgressBar
+from MedColorLib.io.atomic import transaction
 from MedColorLib.io.report import flat_metadata, write_json
-
-VOLUME_OUTPUTS = (".nrrd", ".nii", ".nii.gz")
+from MedColorLib.options import Options
 
 
 def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path) -> dict:
-    """Returns the report; nothing is written unless the whole run succeeds."""
+    """Returns the report; nothing is written unless the whole run succeeds (destinations checked by the caller)."""
     from MedColorLib.io.images import load_reference
-    from MedColorLib.pipeline.volume import colorize_volume
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.io.write import write_color_volume
+    from MedColorLib.pipeline.preview import write_preview
+    from MedColorLib.pipeline.volume import colorize_volume
 
-    if not out.name.lower().endswith(VOLUME_OUTPUTS):
-        raise MedColorError(f"a colour volume is written as {', '.join(VOLUME_OUTPUTS)}; got {out.name}")
     volume = read_volume(inp, series=args.series)
     reference = load_reference(args.reference) if args.reference else None
     with ProgressBar(args.quiet) as bar:
@@ -30,14 +28,15 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     report = result.report
     if args.reference:
         report["reference"] = {"path": str(args.reference)}
-    write_color_volume(out, result.rgba, volume, metadata=flat_metadata(report), rgb=args.rgb)
     report["output"] = str(out)
     if args.preview:
-        from MedColorLib.pipeline.preview import write_preview
-        window = report["window"]
-        write_preview(args.preview, volume, result.rgba, (window["low"], window["high"]))
         report["preview"] = str(args.preview)
-    if args.report:
-        write_json(args.report, report)
+    with transaction():
+        write_color_volume(out, result.rgba, volume, metadata=flat_metadata(report), rgb=args.rgb)
+        if args.preview:
+            window = report["window"]
+            write_preview(args.preview, volume, result.rgba, (window["low"], window["high"]))
+        if args.report:
+            write_json(args.report, report)
     print(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p))
     return report

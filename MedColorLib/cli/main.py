@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 
 from MedColorLib import __version__
 from MedColorLib.errors import CancelledError, MedColorError
 
+CANCELLED = "medcolor: cancelled; nothing was written"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other medcolor error (exit status 2)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        hint = message
+        if "expected one argument" in message:
+            hint += " (a value that starts with '-' is written as --option=VALUE)"
+        self.exit(2, f"medcolor: error: {hint}; see `{self.prog} --help`\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medcolor", description=__doc__)
+    parser = OneLineParser(prog="medcolor", description=__doc__)
     parser.add_argument("--version", action="version", version=f"medcolor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _command_modules():
@@ -27,18 +41,46 @@ def _command_modules() -> list:
     return [cli_colorize, cli_library, cli_evaluate, cli_weights]
 
 
+def quiet_third_party() -> None:
+    """Third-party warnings (ITK WARNINGs, scikit-learn ConvergenceWarning, ...) go to the log, not stderr:
+    the one line a user reads is medcolor's own."""
+    logging.captureWarnings(True)
+    log = logging.getLogger("py.warnings")
+    log.propagate = False
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    try:
+        import SimpleITK as sitk  # noqa: N813
+
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    except ImportError:  # pragma: no cover - SimpleITK is a dependency
+        pass
+
+
 def dispatch(argv: list[str]) -> int:
     """Run one command; bad input -> one-line message on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
+    quiet_third_party()
     try:
         return int(args.func(args) or 0)
     except MedColorError as err:
         print(f"medcolor: error: {err}", file=sys.stderr)
         return 2
     except (CancelledError, KeyboardInterrupt):
-        print("medcolor: cancelled; nothing was written", file=sys.stderr)
+        print(CANCELLED, file=sys.stderr)
         return 130
 
 
+def _cancel(signum: int, frame) -> None:
+    """SIGINT/SIGTERM: cancel like Ctrl-C, so every temporary file is removed; while a finished run renames
+    its outputs the signal waits (the outputs are then complete)."""
+    from MedColorLib.io.atomic import committing
+    if committing():
+        return
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _cancel)
     sys.exit(dispatch(sys.argv[1:]))

@@ -1,4 +1,8 @@
-"""Atomic file writes: a hidden temporary file next to the target, renamed over it only on success."""
+"""Atomic file writes: a hidden temporary file next to the target, renamed over it only on success.
+
+Inside :func:`transaction` every :func:`atomic_path` only writes its temporary file; the transaction renames
+them all together at its end, or removes them all on any failure, so a run writes all its outputs or none.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,89 @@ from typing import Iterator
 
 from MedColorLib.errors import MedColorError
 
+_PENDING: list[list[tuple[Path, Path]]] = []  # stack of open transactions: (temporary, destination) pairs
+_COMMITTING = [False]
+
+
+def temporary_name(path: Path) -> Path:
+    """The hidden temporary file next to ``path`` (``.medcolor-XXXXXXXX-name``)."""
+    return path.with_name(f".medcolor-{secrets.token_hex(4)}-{path.name}")
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it exists; never raises (the clean-up must not hide the first error)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def write_error(path: Path, err: OSError) -> MedColorError:
+    """One-line MedColorError for a failed write ('disk full' for ENOSPC/EDQUOT)."""
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return MedColorError(f"cannot write {path}: disk full")
+    if err.errno == errno.EROFS:
+        return MedColorError(f"cannot write {path}: the file system is read-only")
+    return MedColorError(f"cannot write {path}: {err.strerror or err}")
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to ``path``; rename it over ``path`` on success, delete it on
-    any failure (OSError -> MedColorError, 'disk full' for ENOSPC/EDQUOT; Ctrl-C re-raised)."""
+    """Yield a hidden temporary path next to ``path``; rename it over ``path`` on success (or at the end of
+    the enclosing :func:`transaction`), delete it on any failure (OSError -> MedColorError; Ctrl-C re-raised)."""
     path = Path(path)
-    tmp = path.with_name(f".medcolor-{secrets.token_hex(4)}-{path.name}")
+    tmp = temporary_name(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if _PENDING:
+            _PENDING[-1].append((tmp, path))
+        else:
+            os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
-        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise MedColorError(f"cannot write {path}: disk full") from None
-        raise MedColorError(f"cannot write {path}: {err.strerror or err}") from None
+        remove_quietly(tmp)
+        raise write_error(path, err) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        remove_quietly(tmp)
         raise
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """All atomic writes inside are committed together at the end; on any failure none is left."""
+    pending: list[tuple[Path, Path]] = []
+    _PENDING.append(pending)
+    try:
+        yield
+    except BaseException:
+        _PENDING.pop()
+        for tmp, _ in pending:
+            remove_quietly(tmp)
+        raise
+    _PENDING.pop()
+    _commit(pending)
+
+
+def committing() -> bool:
+    """True while a transaction renames its files (a signal handler then defers the cancellation)."""
+    return _COMMITTING[0]
+
+
+def _commit(pending: list[tuple[Path, Path]]) -> None:
+    """Rename every temporary file over its destination; a failure removes the new files again."""
+    done: list[Path] = []
+    _COMMITTING[0] = True
+    try:
+        for tmp, path in pending:
+            os.replace(tmp, path)
+            done.append(path)
+    except OSError as err:
+        for path in done:
+            remove_quietly(path)
+        for tmp, _ in pending:
+            remove_quietly(tmp)
+        raise write_error(pending[len(done)][1], err) from None
+    finally:
+        _COMMITTING[0] = False
 
 
 def check_destination(path: Path, source: str | None = None) -> None:

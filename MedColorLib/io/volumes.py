@@ -7,12 +7,11 @@ Geometry follows SimpleITK/ITK (LPS, direction columns = index axes i, j, k); se
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-from MedColorLib.errors import MedColorError
+from MedColorLib.errors import MedColorError, short_reason
 from MedColorLib.types import Volume
 
 NRRD_SUFFIXES = (".nrrd",)
@@ -34,6 +33,8 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
     if path.is_dir():
         image, meta = _read_dicom_folder(path, series)
     elif path.is_file():
+        if path.name.lower().endswith(NIFTI_SUFFIXES):
+            check_nifti(path)  # SimpleITK zero-fills a truncated file and reads NaN as 0
         image, meta = _read_file(path)
     else:
         raise MedColorError(f"input not found: {path}")
@@ -41,6 +42,7 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
     array = _sitk().GetArrayFromImage(image)
     _check_array(array, path)
     spacing, origin, direction = _geometry(image)
+    _check_spacing(spacing, path)
     meta["source"] = str(path.resolve())
     return Volume(array=array, spacing=spacing, origin=origin, direction=direction,
                   modality=meta.pop("modality", ""), metadata=meta)
@@ -85,6 +87,10 @@ def _read_dicom_folder(folder: Path, series: str | None) -> tuple[object, dict]:
     try:
         image = reader.Execute()
     except RuntimeError as err:
+        if "mismatch" in str(err).lower() or "does not fully contain the requested region" in str(err):
+            raise MedColorError(f"{folder} mixes DICOM images of several sizes or series"
+                                f"{'' if uid else ' without a SeriesInstanceUID'}; put one series per folder, or "
+                                "choose one with --series UID when the files carry SeriesInstanceUIDs") from None
         raise MedColorError(f"cannot read DICOM series {uid or '(no UID)'} in {folder}: "
                             f"{_first_line(err)}") from None
     tag = lambda key: reader.GetMetaData(0, key).strip() if reader.HasMetaDataKey(0, key) else ""  # noqa: E731
@@ -131,10 +137,68 @@ def _tag(reader, key: str) -> str:
 
 
 def _first_line(err: BaseException) -> str:
-    """The last informative line of an (often multi-line) ITK exception message, without prefixes."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or ["unknown error"]
-    text = re.sub(r"^(sitk|itk)::(ERROR|EXCEPTION):\s*", "", lines[-1], flags=re.IGNORECASE)
-    return text[:160]
+    """The informative line of an (often multi-line) ITK exception message (see errors.short_reason)."""
+    return short_reason(err)
+
+
+MAX_SPACING_MM = 1e4  # 10 m: a larger voxel is a broken header, not a scan
+MIN_SPACING_MM = 1e-6
+
+
+def _check_spacing(spacing: tuple[float, ...], path: Path) -> None:
+    """Voxel spacings must be finite and plausible (mm)."""
+    for n, value in enumerate(spacing):
+        if not (np.isfinite(value) and MIN_SPACING_MM <= value <= MAX_SPACING_MM):
+            raise MedColorError(f"{path} has voxel spacing {value:g} mm along axis {'ijk'[n]}; a spacing between "
+                                f"{MIN_SPACING_MM:g} and {MAX_SPACING_MM:g} mm is expected: fix the file's header")
+
+
+def check_nifti(path: Path, chunk_bytes: int = 1 << 22) -> None:
+    """Refuse a NIfTI file with zero/non-finite pixdim, a data block that ends early (truncated file or gzip
+    stream) or NaN/Inf voxels; one sequential pass over the data in chunks (no full-size copy)."""
+    import gzip
+    import zlib
+
+    import nibabel as nib
+
+    gzipped = path.name.lower().endswith(".gz")
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            header = nib.Nifti1Header.from_fileobj(f, check=False)  # unchecked: nibabel turns pixdim 0 into 1
+    except Exception as err:  # nibabel and gzip raise many types for broken headers
+        raise MedColorError(f"cannot read {path}: {short_reason(err)}; give a valid NIfTI file") from None
+    shape = header.get_data_shape()
+    zooms = [float(z) for z in header["pixdim"][1: 1 + min(3, len(shape))]]
+    for n, zoom in enumerate(zooms):
+        if not (np.isfinite(zoom) and zoom > 0):
+            raise MedColorError(f"{path} has voxel spacing {zoom:g} mm along axis {'ijk'[n]} (pixdim[{n + 1}]); "
+                                "set the true spacing in its header first")
+    dtype = header.get_data_dtype()
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    offset = int(header.get_data_offset())
+    if not gzipped and dtype.kind not in "fc":
+        if path.stat().st_size < offset + expected:
+            raise MedColorError(f"{path} is truncated: its data ends early; give the complete file")
+        return
+    step = max(dtype.itemsize, chunk_bytes // dtype.itemsize * dtype.itemsize)
+    seen = 0
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            f.seek(offset)
+            while seen < expected:
+                chunk = f.read(min(step, expected - seen))
+                if not chunk:
+                    break
+                seen += len(chunk)
+                if dtype.kind in "fc" and not np.isfinite(np.frombuffer(chunk[: len(chunk) // dtype.itemsize
+                                                                                * dtype.itemsize], dtype)).all():
+                    raise MedColorError(f"{path} contains NaN or infinite voxels; fix or mask them first")
+            if gzipped:
+                f.read()  # the gzip trailer (CRC, length) must be intact too
+    except (EOFError, OSError, zlib.error) as err:
+        raise MedColorError(f"{path} is truncated or corrupt ({short_reason(err)}); give the complete file") from None
+    if seen < expected:
+        raise MedColorError(f"{path} is truncated: its data ends early; give the complete file")
 
 
 def _check_layout(size: tuple[int, ...], components: int, path: Path) -> None:

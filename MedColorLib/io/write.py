@@ -61,7 +61,8 @@ def _write_nrrd(tmp: Path, rgba: np.ndarray, like: Volume, metadata: dict[str, s
     """NRRD written directly (SimpleITK would write ``kinds: vector``), streamed slice by slice."""
     with open(tmp, "xb") as f:
         f.write(_nrrd_header(rgba.shape, like, metadata, gzipped=level > 0))
-        sink = gzip.GzipFile(fileobj=f, mode="wb", compresslevel=level, mtime=0) if level > 0 else f
+        # filename="" and mtime=0: the gzip header must not carry the random temporary name or the time
+        sink = gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=level, mtime=0) if level > 0 else f
         for k in range(rgba.shape[0]):
             sink.write(rgba[k].tobytes())
         if sink is not f:

@@ -183,6 +183,8 @@ def _library_dir(folder: str | Path) -> Path:
     root = Path(folder)
     if root.name == INDEX_NAME:
         root = root.parent
+    if root.exists() and not root.is_dir():
+        raise MedColorError(f"{root} is a file, not a folder; give the library folder (the one holding {INDEX_NAME})")
     if not root.is_dir():
         raise MedColorError(f"library folder {root} does not exist; create it or run `medcolor library build {root}`")
     return root.resolve()
@@ -204,6 +206,8 @@ def write_index(library: Library) -> Path:
            "hash": "dhash 8x8: PIL gray, LANCZOS resize to 9x8, right > left; equals imagehash.dhash",
            "entries": [_entry_dict(e) for e in sorted(library.entries, key=lambda e: e.path)]}
     target = library.index_path
+    if not os.access(library.root, os.W_OK):  # read-only file system or no permission: say so before writing
+        raise MedColorError(f"cannot write {target}: the library folder {library.root} is not writable")
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
