@@ -61,6 +61,9 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
         iterations = tuple(int(v) for v in args.iterations.split(",")) if args.iterations else None
     except ValueError:
         raise MedColorError(f"--iterations must be two integers like 1000,1000, got {args.iterations!r}") from None
+    if Path(args.weights).is_dir() and args.weights not in ("auto", "imagenet", "medical", "random"):
+        raise MedColorError(f"--weights {args.weights} is a directory; give a weights file (.pth, .onnx, .npy) "
+                            "or a name from `medcolor weights list`")
     return Options(mode=args.mode or default_mode, weights=args.weights, device=args.device, size=args.size,
                    iterations=iterations, optimizer=args.optimizer, seed=args.seed, k=args.k,
                    key_slices=args.key_slices, postfilter=not args.no_postfilter).check()

@@ -52,7 +52,15 @@ def run_demo(out: Path, weights: str = "auto", device: str = "auto", mode: str =
     options = Options(mode=mode, weights=_chosen_weights(weights), device=device).check()
     print(f"MedColor demo: weights {options.weights} ({WEIGHT_NAMES.get(options.weights, 'from a file')})",
           file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
+    from MedColorLib.io.atomic import transaction
+    from MedColorLib.io.outputs import check_outputs
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MedColorError(f"cannot create the demo folder {out}: {err.strerror or err}") from None
+    files = {"volume": out / "mni152_colour.nrrd", "preview": out / "preview.png", "side_by_side": out / "demo.png",
+             "report": out / "report.json"}
+    check_outputs([(f"demo {name}", path, ()) for name, path in files.items()])  # before any computation
     library = out / "library"
     build_default_library(library)
     volume = demo_volume()
@@ -60,14 +68,13 @@ def run_demo(out: Path, weights: str = "auto", device: str = "auto", mode: str =
         result = colorize_volume(volume, options, library=library, library_set="pseudo",
                                  library_tags={"view": "axial"}, progress=bar)
     report = result.report
-    files = {"volume": out / "mni152_colour.nrrd", "preview": out / "preview.png", "side_by_side": out / "demo.png",
-             "report": out / "report.json"}
-    write_color_volume(files["volume"], result.rgba, volume, metadata=flat_metadata(report))
-    window = (report["window"]["low"], report["window"]["high"])
-    write_preview(files["preview"], volume, result.rgba, window)
-    _side_by_side(files["side_by_side"], volume, result.rgba, window, load_reference(report["reference"]["path"]))
     report["files"] = {k: str(v) for k, v in files.items()}
-    write_json(files["report"], report)
+    window = (report["window"]["low"], report["window"]["high"])
+    with transaction():  # the four files appear together or not at all
+        write_color_volume(files["volume"], result.rgba, volume, metadata=flat_metadata(report))
+        write_preview(files["preview"], volume, result.rgba, window)
+        _side_by_side(files["side_by_side"], volume, result.rgba, window, load_reference(report["reference"]["path"]))
+        write_json(files["report"], report)
     print(f"\nMedColor demo ({options.mode} mode, weights {report['weights']}, {report['seconds']:.0f} s):")
     for name, path in files.items():
         print(f"  {name:13s} {path}")

@@ -22,7 +22,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from MedColorLib.reference.index import SIDECAR_SUFFIX, Library, index_library
+from MedColorLib.errors import MedColorError
+from MedColorLib.io.outputs import probe_writable
+from MedColorLib.reference.index import INDEX_NAME, SIDECAR_SUFFIX, Library, index_library
 
 # fixed anatomical palette, sRGB 0-255 (only its chroma is used; the luma comes from the appearance)
 PALETTE = {
@@ -88,7 +90,11 @@ def build_default_library(folder: str | Path) -> Library:
     Other files already in the folder are kept and indexed too.
     """
     root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MedColorError(f"cannot create the library folder {root}: {err.strerror or err}") from None
+    probe_writable(root / INDEX_NAME)
     missing: list[tuple[str, str]] = []
     for item in SHIPPED:
         if not _copy_shipped(item, root):
