@@ -19,14 +19,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from MedColorLib.baselines.transfers import BASELINES
 from MedColorLib.engine.color import luma_np
 from MedColorLib.errors import MedColorError
 from MedColorLib.evaluation.config import Log, Settings
 from MedColorLib.evaluation.pairs import network_for
-from MedColorLib.io.pictures import side_by_side
+from MedColorLib.io.pictures import labelled_tile, side_by_side
 from MedColorLib.metrics.truth import truth_summary
 from MedColorLib.options import LossWeights, Options
 
@@ -259,17 +259,6 @@ darker than 0.05 (0 = neutral); out of gamut = fraction of pixels whose chroma t
 to keep the input's luma (MedColor only). `gray` is the input itself (no colour). Best per pair in bold."""
 
 
-def _tile(image: np.ndarray, label: str, height: int = 128) -> Image.Image:
-    a = np.asarray(image)
-    a = a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
-    img = Image.fromarray(a).convert("RGB")
-    img = img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
-    out = Image.new("RGB", (max(img.width, 6 * len(label) + 4), height + 14), (255, 255, 255))
-    out.paste(img, ((out.width - img.width) // 2, 0))
-    ImageDraw.Draw(out).text((2, height + 1), label, fill=(0, 0, 0))
-    return out
-
-
 def write_montages(images: dict, folder: Path) -> list[Path]:
     """One PNG per pair: truth | reference | gray | each method, labelled."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,6 +266,6 @@ def write_montages(images: dict, folder: Path) -> list[Path]:
     for name, imgs in images.items():
         order = ["truth", "reference", "gray", *(k for k in imgs if k not in ("truth", "reference", "gray"))]
         path = folder / f"truth_{name}.png"
-        side_by_side([_tile(imgs[k], k) for k in order], background=(255, 255, 255)).save(path, optimize=True)
+        side_by_side([labelled_tile(imgs[k], k) for k in order], background=(255, 255, 255)).save(path, optimize=True)
         paths.append(path)
     return paths

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 from MedColorLib.evaluation.config import FIGURES, VOLUME_FIGURES, Settings
-from MedColorLib.io.pictures import side_by_side
+from MedColorLib.io.pictures import labelled_tile, side_by_side
 from MedColorLib.io.report import versions, write_json
 
 TILE = 128          # montage tile height in px
@@ -77,22 +76,10 @@ def table(records: list[dict], keys: tuple[str, ...], figure_names: tuple[str, .
 
 # ------------------------------------------------------------------------------------------- montages
 
-def _tile(image: np.ndarray, label: str, height: int = TILE) -> Image.Image:
-    """A gray (H, W) float or (H, W, 3) RGB image resized to height, with its label underneath."""
-    a = np.asarray(image)
-    a = a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
-    img = Image.fromarray(a).convert("RGB")
-    img = img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
-    out = Image.new("RGB", (max(img.width, 6 * len(label) + 4), height + 14), (255, 255, 255))
-    out.paste(img, ((out.width - img.width) // 2, 0))
-    ImageDraw.Draw(out).text((2, height + 1), label, fill=(0, 0, 0))
-    return out
-
-
 def montage(images: dict[str, np.ndarray], path: Path, height: int = TILE) -> Path:
     """input | each method | reference, side by side, labelled; written as PNG."""
     order = ["input", *(k for k in images if k not in ("input", "reference")), "reference"]
-    sheet = side_by_side([_tile(images[k], k, height) for k in order if k in images], background=(255, 255, 255))
+    sheet = side_by_side([labelled_tile(images[k], k, height) for k in order if k in images], background=(255, 255, 255))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
     return path

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from MedColorLib.io.atomic import atomic_path, check_destination
 from MedColorLib.errors import MedColorError
@@ -45,3 +45,15 @@ def side_by_side(images: list[Image.Image], gap: int = 4, background: tuple[int,
         sheet.paste(im, (x, 0))
         x += im.width + gap
     return sheet
+
+
+def labelled_tile(image: np.ndarray, label: str, height: int = 128) -> Image.Image:
+    """A gray (H, W) float or (H, W, 3) RGB image resized to height, with its label underneath."""
+    a = np.asarray(image)
+    a = a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    img = Image.fromarray(a).convert("RGB")
+    img = img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
+    out = Image.new("RGB", (max(img.width, 6 * len(label) + 4), height + 14), (255, 255, 255))
+    out.paste(img, ((out.width - img.width) // 2, 0))
+    ImageDraw.Draw(out).text((2, height + 1), label, fill=(0, 0, 0))
+    return out

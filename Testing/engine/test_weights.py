@@ -5,7 +5,6 @@ running anything; the cache is hash-checked; the CLI commands."""
 from __future__ import annotations
 
 import importlib.util
-import pickle
 import subprocess
 import sys
 from pathlib import Path
