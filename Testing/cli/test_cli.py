@@ -101,11 +101,11 @@ def test_bad_inputs_give_one_line_errors_and_no_output(files, tmp_path, capsys, 
     arr[1, 2, 3] = np.nan
     sitk.WriteImage(sitk.GetImageFromArray(arr), str(nan))
     assert "NaN" in _error(capsys, ["colorize", str(nan), "--reference", str(files["ref"]), "-o", str(tmp_path / "v.nrrd"), *FAST])
-    wrong = tmp_path / "vgg16.pth"
-    from torchvision.models import vgg16
-    torch.save(vgg16(weights=None).state_dict(), wrong)
+    wrong = tmp_path / "vgg11.pth"  # VGG16 and VGG19 are both accepted since the weights resolver (issue 13)
+    from torchvision.models import vgg11
+    torch.save(vgg11(weights=None).state_dict(), wrong)
     args = ["colorize", str(files["mr"]), "--reference", str(files["ref"]), "-o", str(out), "--weights", str(wrong), "--quiet"]
     assert "VGG19" in _error(capsys, args)
     assert "window" in _error(capsys, ["colorize", str(files["ct"]), "--reference", str(files["ref"]), "--window", "240,-160",
                                        "-o", str(tmp_path / "v.nrrd"), *FAST]).lower()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.nrrd", "tiny.png", "vgg16.pth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.nrrd", "tiny.png", "vgg11.pth"]
