@@ -8,6 +8,7 @@ from MedColorLib.errors import MedColorError
 
 MODES = ("paper", "volume", "preview")
 DEVICES = ("auto", "cpu", "cuda")
+INITS = ("correspondence", "input", "noise")
 # paper: the paper's schedule per slice; volume: key slices only, warm L-BFGS converges in far fewer
 # steps (see bench/bench_volume.py); preview: no optimisation at all
 DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0, 0)}
@@ -24,6 +25,10 @@ class LossWeights:
     luma_l1: float = 0.0            # aY: 0 = pure L2 (authors' code), 1 = pure L1
     swap: float = 10.0              # gamma, conv3_1/conv4_1/conv5_1
     tv: float = 1e-3
+    # not in the paper: (Cb, Cr) pulled toward the deep-feature correspondence (engine.correspondence); at
+    # 1e5 the paper's terms cannot move the colours away from it (they moved them away from the truth:
+    # docs/ground_truth.md). 0 = the paper's objective
+    match: float = 1e5
 
 
 @dataclass
@@ -40,9 +45,10 @@ class Options:
     optimizer: str = "lbfgs"        # "lbfgs" | "adam"
     seed: int = 0
     k: int = 4                      # intensity clusters
-    # "input": the gray target + 1e-3 noise. "noise": the paper's near-constant noise; measured here, torch's
-    # L-BFGS stalls from that flat start (loss unchanged after 30 steps where Adam moves), so it is optional
-    init: str = "input"
+    # "correspondence": the gray target with the deep-feature correspondence's chroma (measured best against
+    # the truth). "input": the gray target + 1e-3 noise. "noise": the paper's near-constant noise; measured
+    # here, torch's L-BFGS stalls from that flat start (loss unchanged after 30 steps where Adam moves)
+    init: str = "correspondence"
     postfilter: bool = True
     loss: LossWeights = field(default_factory=LossWeights)
 
@@ -64,8 +70,10 @@ class Options:
             raise MedColorError(f"k = {self.k} intensity clusters is out of range 2..16")
         if self.key_slices < 1:
             raise MedColorError(f"key_slices must be at least 1, got {self.key_slices}")
-        if self.init not in ("noise", "input"):
-            raise MedColorError(f"unknown init {self.init!r}; choose noise or input")
+        if self.init not in INITS:
+            raise MedColorError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        if not self.loss.match >= 0:
+            raise MedColorError(f"the correspondence weight {self.loss.match} must be >= 0")
         if not 0.0 <= self.loss.luma_l1 <= 1.0:
             raise MedColorError(f"aY = {self.loss.luma_l1} must lie in [0, 1]")
         return self

@@ -25,6 +25,11 @@ def luma_loss(y_out: torch.Tensor, y_in: torch.Tensor, l1_mix: float) -> torch.T
     return (l1_mix * d.abs().sum(1) + (1 - l1_mix) * d.pow(2).sum(1)) / (2 * d.shape[1])
 
 
+def chroma_loss(cbcr: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lmatch: mean((CbCr[O] - CbCr[correspondence])^2) over (2, H, W). cbcr, target: (B, 2, H, W). -> (B,)."""
+    return (cbcr - target).pow(2).flatten(1).mean(1)
+
+
 def swap_loss(f: torch.Tensor, swapped: torch.Tensor) -> torch.Tensor:
     """Lswap for one layer: mean((F[O] - swapped)^2) over (C, h, w). -> (B,)."""
     return (f - swapped).pow(2).flatten(1).mean(1)

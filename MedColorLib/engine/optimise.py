@@ -17,7 +17,11 @@ import torch
 from MedColorLib.engine.color import luma
 from MedColorLib.errors import CancelledError
 from MedColorLib.engine.gram import MaskSupport, mask_support, masked_gram
-from MedColorLib.engine.losses import colour_loss, content_loss, luma_loss, style_swap, swap_loss, tv_loss
+from kornia.color import rgb_to_ycbcr
+
+from MedColorLib.engine.correspondence import correspondence_chroma, with_chroma
+from MedColorLib.engine.losses import (chroma_loss, colour_loss, content_loss, luma_loss, style_swap, swap_loss,
+                                       tv_loss)
 from MedColorLib.options import LossWeights, Options
 from MedColorLib.engine.vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, VGGFeatures
 from MedColorLib.types import CancelFn, Progress, ProgressFn
@@ -34,12 +38,14 @@ class Targets:
     grams: dict[str, torch.Tensor]        # reference masked Grams per colour layer, (B, K, C, C)
     swapped: dict[str, torch.Tensor]      # style-swap targets per swap layer, (B, C, h, w)
     luma: torch.Tensor                    # (B, 1, H, W) input luma in [0, 1]
+    chroma: torch.Tensor | None = None    # (B, 2, H, W) correspondence (Cb, Cr), when its term is on
 
 
 @torch.no_grad()
 def build_targets(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor,
-                  target_masks: torch.Tensor, reference_masks: torch.Tensor, with_swap: bool = True) -> Targets:
-    """gray (B, 1, H, W), reference (B, 3, H, W) in [0, 1]; masks (B, K, H, W) rank-paired."""
+                  target_masks: torch.Tensor, reference_masks: torch.Tensor, with_swap: bool = True,
+                  chroma: torch.Tensor | None = None) -> Targets:
+    """gray (B, 1, H, W), reference (B, 3, H, W) in [0, 1]; masks (B, K, H, W) rank-paired; chroma (B, 2, H, W)."""
     f_in = net(gray.expand(-1, 3, -1, -1))
     f_ref = net(reference)
     m_in, m_ref = net.propagate_masks(target_masks), net.propagate_masks(reference_masks)
@@ -51,11 +57,12 @@ def build_targets(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor,
         f_match = net(luma(reference).expand(-1, 3, -1, -1), SWAP_LAYERS)
         swapped = {l: torch.stack([style_swap(f_in[l][b], f_match[l][b], f_ref[l][b]) for b in range(len(gray))])
                    for l in SWAP_LAYERS}
-    return Targets(f_in[CONTENT_LAYER], {l: mask_support(m_in[l]) for l in COLOUR_LAYERS}, grams, swapped, gray)
+    return Targets(f_in[CONTENT_LAYER], {l: mask_support(m_in[l]) for l in COLOUR_LAYERS}, grams, swapped, gray,
+                   chroma)
 
 
 def loss_terms(net: VGGFeatures, x: torch.Tensor, t: Targets, w: LossWeights, stage: int) -> dict[str, torch.Tensor]:
-    """Weighted loss terms, each (B,). Stage 1: content + colour + TV; stage 2 adds Y and swap."""
+    """Weighted loss terms, each (B,). Stage 1: content + colour + TV (+ match); stage 2 adds Y and swap."""
     f = net(x)
     s = net.pixel_scale
     terms = {
@@ -63,6 +70,8 @@ def loss_terms(net: VGGFeatures, x: torch.Tensor, t: Targets, w: LossWeights, st
         "colour": w.colour * sum(b * colour_loss(f[l], t.masks[l], t.grams[l]) for b, l in zip(w.colour_layers, COLOUR_LAYERS)),
         "tv": w.tv * tv_loss(x * s),
     }
+    if t.chroma is not None and w.match:
+        terms["match"] = w.match * chroma_loss(rgb_to_ycbcr(x)[:, 1:] * s, t.chroma * s)
     if stage == 2:
         terms["luma"] = w.luma * luma_loss(luma(x) * s, t.luma * s, w.luma_l1)
         if t.swapped:
@@ -175,8 +184,11 @@ def _gradient_scale(x0: torch.Tensor, objective: Objective) -> torch.Tensor:
     return grad.abs().flatten(1).mean(1).clamp_min(1e-30).reciprocal()
 
 
-def initial_image(gray: torch.Tensor, how: str, seed: int) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 3, H, W) start: the gray input, or near-constant noise around the ImageNet mean (paper)."""
+def initial_image(gray: torch.Tensor, how: str, seed: int, chroma: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 1, H, W) -> (B, 3, H, W) start: the input with the correspondence (B, 2, H, W) chroma, the gray input,
+    or near-constant noise around the ImageNet mean (paper)."""
+    if how == "correspondence":
+        return with_chroma(gray, chroma)
     # drawn on the CPU (the same start on every device), one draw shared by all slices of a batch, so a
     # slice's result does not depend on which batch it is in
     g = torch.Generator().manual_seed(seed)
@@ -191,12 +203,14 @@ def colorize_batch(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor
                    cancel: CancelFn | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
     """The paper's two-stage optimisation. Returns (B, 3, H, W) RGB in [0, 1] (before post-filter/imaging).
 
-    start: a warm start (B, 3, H, W) instead of the paper's noise, for volume slices.
+    start: a warm start (B, 3, H, W) instead of options.init, for volume slices.
     """
     it1, it2 = options.iterations
     with gpu_numerics():
-        t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0)
-        x = initial_image(gray, options.init, options.seed) if start is None else start
+        wanted = options.init == "correspondence" and start is None or options.loss.match > 0 and it1 + it2 > 0
+        chroma = correspondence_chroma(net, gray, reference) if wanted else None
+        t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0, chroma=chroma)
+        x = initial_image(gray, options.init, options.seed, chroma) if start is None else start
         for stage, n in ((1, it1), (2, it2)):
             if n:
                 x = optimise(x, lambda v, s=stage: sum(loss_terms(net, v, t, options.loss, s).values()), n,
