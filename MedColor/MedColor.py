@@ -154,6 +154,7 @@ class MedColorParameterNode:
     lumaL1: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
     swapWeight: Annotated[float, WithinRange(0.0, 1e6)] = 10.0
     tvWeight: Annotated[float, WithinRange(0.0, 1e3)] = 1e-3
+    matchWeight: Annotated[float, WithinRange(0.0, 1e7)] = 1e5  # the correspondence anchor; 0 = the paper's objective
     showIn3D: bool = True
 
 

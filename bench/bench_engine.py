@@ -1,4 +1,4 @@
-"""One engine iteration (all five loss terms, stage 2) against a bare torchvision VGG16/VGG19 forward+backward.
+"""One engine iteration (stage 2: the five paper terms and the correspondence term) against a bare torchvision VGG16/VGG19 forward+backward.
 
 Same input size, batch and device, measured side by side in one run (interleaved, median of repeats).
 Bare = torchvision vgg16/vgg19().features up to relu5_1 (the part the engine uses), frozen weights, gradient
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from MedColorLib.engine.correspondence import correspondence_chroma  # noqa: E402
 from MedColorLib.engine.optimise import build_targets, evaluator, gpu_numerics, loss_terms  # noqa: E402
 from MedColorLib.options import LossWeights  # noqa: E402
 from MedColorLib.engine.vgg import load_vgg  # noqa: E402
@@ -53,7 +54,9 @@ def _timed(fn, device) -> float:
 def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path = DATA, arch: str = "vgg19") -> dict:
     net = load_vgg(f"random:{arch}", device)
     gray, ref, mt, mr = _real_pair(size, batch, device, data)
-    targets = build_targets(net, gray, ref, mt, mr)
+    chroma = correspondence_chroma(net, gray, ref)   # once per batch, before the optimisation (warm-up here)
+    correspondence_s = _timed(lambda: correspondence_chroma(net, gray, ref), device)
+    targets = build_targets(net, gray, ref, mt, mr, chroma=chroma)   # the default objective, match term included
     weights = LossWeights()
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
     bare, bare_channels_last = bare_objectives(net, device)
@@ -83,6 +86,7 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     if cuda:
         row["ratio_to_graphed_bare"] = round(med["engine"] / med["bare_vgg19_graph"], 3)
     row["engine_s_per_image"] = round(med["engine"] / batch, 5)
+    row["correspondence_s"] = round(correspondence_s, 5)   # one-off per batch; compare with 2000 engine steps
     return row
 
 

@@ -89,7 +89,7 @@ def optionsFromParameters(p: Any) -> Options:
     """Engine Options from a parameter node (any object with the MedColorParameterNode fields)."""
     weights = weightsFromParameters(p)
     loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
-                       swap=p.swapWeight, tv=p.tvWeight)
+                       swap=p.swapWeight, tv=p.tvWeight, match=p.matchWeight)
     iterations = (int(p.iterationsStage1), int(p.iterationsStage2)) if getattr(p, "customIterations", True) else None
     return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
                    iterations=iterations, seed=int(p.seed), loss=loss).check()

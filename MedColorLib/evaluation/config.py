@@ -18,7 +18,7 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.options import Options
 
 FIGURES = ("ssim_gray", "psnr_gray", "fsim", "entropy", "colourfulness", "chroma_distance", "air_chroma")
-VOLUME_FIGURES = ("flicker", "context_spread", "seconds_per_slice")
+VOLUME_FIGURES = ("flicker", "context_spread", "delta_e_to_paper", "seconds_per_slice")
 MODE_METHODS = ("paper", "paper+finetuned")
 VOLUME_MODES = ("paper", "volume", "preview")
 Log = Callable[[str], None]

@@ -17,10 +17,11 @@ from MedColorLib.io.report import versions, write_json
 TILE = 128          # montage tile height in px
 HEADINGS = {"ssim_gray": "SSIM(gray)", "psnr_gray": "PSNR(gray) dB", "fsim": "FSIM", "entropy": "entropy bits",
             "colourfulness": "colourfulness", "chroma_distance": "chroma dist. to ref", "air_chroma": "air chroma",
-            "flicker": "flicker", "context_spread": "context spread", "seconds_per_slice": "s/slice"}
+            "flicker": "flicker", "context_spread": "context spread", "seconds_per_slice": "s/slice",
+            "delta_e_to_paper": "Delta E to paper"}
 
 DIGITS = {"psnr_gray": 2, "colourfulness": 2, "seconds_per_slice": 2, "chroma_distance": 4, "air_chroma": 4,
-          "flicker": 4, "context_spread": 4}
+          "flicker": 4, "context_spread": 4, "delta_e_to_paper": 2}
 
 
 @dataclass
@@ -153,7 +154,8 @@ def _ablation_section(ablation: list[dict], warm: list[dict]) -> list[str]:
     if ablation:
         keys = ("group", "method")
         lines += ["", f"## Ablations (paper mode; {ablation[0]['iterations'][0]}+{ablation[0]['iterations'][1]} "
-                  f"iterations on {', '.join(sorted({r['pair'] for r in ablation}))})", ""]
+                  f"iterations on {', '.join(sorted({r['pair'] for r in ablation}))})", "",
+                  "The paper's own objective, started from the gray input, without the correspondence term.", ""]
         lines += table(ablation, keys, FIGURES + ("seconds_per_slice",))
     if warm:
         keys = ("pair", "method")
@@ -169,10 +171,11 @@ chroma distance to the reference = per rank-paired intensity cluster, Fréchet d
 distributions, weighted by cluster size (lower = closer to the reference's colours); air chroma = mean
 chroma magnitude in air (0 = neutral background, lower is better). Volumes: flicker = mean chroma change
 between adjacent slices over unchanged tissue (lower is better); context spread = chroma spread at equal
-intensity inside tissue (0 = a mere intensity -> colour transfer function); seconds per slice include
-network start-up and post-processing."""
+intensity inside tissue (0 = a mere intensity -> colour transfer function); Delta E to paper = mean CIELAB
+chroma distance to paper mode's colours of the same slices inside tissue (0 = the same colours); seconds per
+slice include network start-up and post-processing."""
 
-PROPAGATION_NOTE = """`paper` colorizes every slice on its own (own k-means centres, noise start); `volume` optimises a
+PROPAGATION_NOTE = """`paper` colorizes every slice on its own (own k-means centres); `volume` optimises a
 few key slices under one reference and one centre set and propagates their chroma through bilateral grids
 over (intensity, y, x); `volume (all keys)` optimises every slice under the shared centres and reads each
 back through its own grid (the grid's smoothing without propagation between slices); `preview` uses

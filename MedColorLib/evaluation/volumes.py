@@ -69,12 +69,17 @@ def volume_records(entry: dict, gray: np.ndarray, air: np.ndarray, ref: np.ndarr
                    results: dict, settings: Settings) -> list[dict]:
     """Per method: 2-D figures averaged over metric slices, flicker, context spread, seconds per slice."""
     from MedColorLib.pipeline.volume import key_slice_indices
+    from MedColorLib.metrics.truth import delta_e_ab
     from MedColorLib.metrics.volume import context_spread, flicker
     picks = key_slice_indices(air, settings.metric_slices)
+    paper = results.get("paper", (None,))[0]
     records = []
     for method, (rgb, seconds) in results.items():
         rows = [figures(rgb[i], gray[i], ref, air[i]) for i in picks]
         mean = {name: _mean([r[name] for r in rows]) for name in FIGURES}
+        # how far each method's colours are from paper mode's, over tissue of every slice (issue 11, part 4)
+        mean["delta_e_to_paper"] = None if paper is None else _mean(
+            [delta_e_ab(rgb[i] / 255.0, paper[i] / 255.0, ~air[i]) for i in range(len(gray)) if (~air[i]).any()])
         records.append({**describe_entry(entry), "section": "volume", "method": method, "slices": len(gray),
                         "shape": list(gray.shape), **mean, "seconds_per_slice": seconds,
                         "flicker": flicker(rgb, gray, ~air), "context_spread": context_spread(rgb, gray, ~air)})

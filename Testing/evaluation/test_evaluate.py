@@ -100,3 +100,22 @@ def test_bad_config_is_a_medcolor_error(case, tmp_path, data_dir):
     with pytest.raises(MedColorError) as err:
         load_config(tmp_path / "absent.json" if case == "missing" else path)
     assert "\n" not in str(err.value)
+
+
+def test_volume_section_reports_flicker_and_distance_to_paper(tmp_path, data_dir):
+    path = tmp_path / "vol.json"
+    path.write_text(json.dumps({
+        "settings": {"size": 48, "iterations": [2, 1], "device": "cpu", "key_slices": 2, "metric_slices": 2},
+        "volumes": [{"name": "ct_vol", "modality": "CT volume", "target": str(data_dir / "ct" / "totalseg_example_ct_sm.nii.gz"),
+                     "reference": str(data_dir / "color_ref" / "skimage_ihc.png"), "slices": [14, 18], "stride": 2,
+                     "modes": ["paper", "volume"], "baselines": ["reinhard"]}]}))
+    args = build_parser().parse_args(["evaluate", str(path), "--out", str(tmp_path / "out"), "--weights", "random",
+                                      "--quiet"])
+    assert args.func(args) == 0
+    data = json.loads((tmp_path / "out" / "evaluation" / "figures.json").read_text())
+    by = {r["method"]: r for r in data["records"] if r["section"] == "volume"}
+    assert set(by) == {"paper", "volume", "reinhard"} and all(r["slices"] == 4 for r in by.values())
+    assert by["paper"]["delta_e_to_paper"] == 0                      # paper against itself
+    assert by["volume"]["delta_e_to_paper"] > 0 and by["reinhard"]["delta_e_to_paper"] > by["volume"]["delta_e_to_paper"]
+    assert all(r["flicker"] >= 0 and r["context_spread"] >= 0 for r in by.values())
+    assert "Delta E to paper" in (tmp_path / "out" / "evaluation.md").read_text()

@@ -178,7 +178,7 @@ def test_options_and_window_from_parameters(tmp_path):
     (tmp_path / "vgg.pth").write_bytes(b"checked by the engine's resolver, not here")
     p = SimpleNamespace(mode="paper", weights="file", weightsFile=tmp_path / "vgg.pth", device="cpu", size=128,
                         iterationsStage1=10, iterationsStage2=5, seed=4, contentWeight=1.0, colourWeight=50.0,
-                        lumaWeight=1e4, lumaL1=0.5, swapWeight=10.0, tvWeight=1e-3,
+                        lumaWeight=1e4, lumaL1=0.5, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5,
                         windowPreset="custom", windowMin=-100.0, windowMax=200.0)
     options = optionsFromParameters(p)
     assert (options.mode, options.weights, options.iterations, options.seed) == ("paper", str(tmp_path / "vgg.pth"),
@@ -341,6 +341,6 @@ def test_job_carries_the_library_and_its_set(app, ct_node, tmp_path):
 def test_mode_schedule_unless_custom_iterations():
     p = SimpleNamespace(mode="volume", weights="random", device="cpu", size=128, iterationsStage1=1000,
                         iterationsStage2=1000, seed=0, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
-                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, customIterations=False)
+                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5, customIterations=False)
     assert optionsFromParameters(p).iterations == (100, 100)
     assert optionsFromParameters(SimpleNamespace(**{**vars(p), "customIterations": True})).iterations == (1000, 1000)

@@ -70,7 +70,7 @@ def test_python_slicer_lookup(tmp_path):
 def parameters(**changes):
     values = dict(mode="preview", weights="auto", weightsFile=Path("."), device="cpu", size=64, iterationsStage1=1,
                   iterationsStage2=1, seed=0, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4, lumaL1=0.0,
-                  swapWeight=10.0, tvWeight=1e-3, customIterations=False)
+                  swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5, customIterations=False)
     return SimpleNamespace(**{**values, **changes})
 
 

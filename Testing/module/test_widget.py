@@ -81,7 +81,7 @@ class FakeParameterNode:
                         windowPreset="auto", weights=SimpleNamespace(value="auto"), weightsFile=Path("."),
                         showIn3D=True, mode="preview", device="cpu", size=64, seed=0, customIterations=False,
                         iterationsStage1=1, iterationsStage2=1, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
-                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3)
+                        lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5)
         self.__dict__.update({**defaults, **fields})
         self.connected, self.observers = 0, {}
 
