@@ -145,7 +145,7 @@ def colorize(spec: dict) -> tuple[dict, np.ndarray, object]:
     if spec.get("slices"):                                            # paper: the sampled slices only
         volume = Volume(np.take(volume.array, spec["slices"], axis), volume.spacing, volume.origin,
                         volume.direction, volume.modality, volume.metadata)
-    opts = Options(mode=spec["mode"], weights="random", device="cpu", size=spec["size"], seed=0,
+    opts = Options(mode=spec["mode"], weights=spec.get("weights", "random"), device="cpu", size=spec["size"], seed=0,
                    iterations=tuple(spec["iterations"]) if spec["iterations"] else None).check()
     base_rss, base_cpu, clock = rss_mb(), cpu_s(), StepClock()
     result = colorize_volume(volume, opts, reference=ref, window=window, progress=clock)
@@ -245,7 +245,7 @@ def bench_volume(name: str, args, tmp: Path) -> dict:
     paper_npy = tmp / f"{name}_paper.npy"
     for mode in args.modes:
         its = {"paper": args.paper_iterations, "volume": args.volume_iterations, "preview": None}[mode]
-        spec = {"volume": name, "mode": mode, "size": args.size, "iterations": its, "sample": sample,
+        spec = {"volume": name, "mode": mode, "size": args.size, "iterations": its, "sample": sample, "weights": args.weights,
                 "slices": sample if mode == "paper" else None, "save": str(paper_npy) if mode == "paper" else None,
                 "paper": str(paper_npy) if mode != "paper" else None}
         print(f"[bench_volume] {name} {mode} ...", file=sys.stderr, flush=True)
@@ -290,7 +290,8 @@ def _ge(x: float | None, target: float) -> bool | None:
 
 def settings(args) -> dict:
     import torch
-    return {"weights": "random (seeded, offline: no ImageNet weights on these machines)", "device": "cpu",
+    return {"weights": args.weights + (" (seeded: mechanics and timing only)" if args.weights.startswith("random") else ""),
+            "device": "cpu",
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "size": args.size,
             "paper_iterations": args.paper_iterations, "volume_iterations": args.volume_iterations or "mode default",
             "pairs": args.pairs, "reference": REFERENCE.name, "load_average_at_start": os.getloadavg(),
@@ -323,6 +324,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--volumes", default=",".join(VOLUMES))
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--size", type=int, default=128, help="optimisation size (pipeline default 224)")
+    ap.add_argument("--weights", default="random", help="random (timing) | medical | imagenet | PATH (colour figures)")
     ap.add_argument("--paper-iterations", type=_pair_arg, default=[20, 20])
     ap.add_argument("--volume-iterations", type=_pair_arg, default=[20, 20],
                     help="'default' = the volume mode's own (150,150: about 30+ min on 2 shared cores)")

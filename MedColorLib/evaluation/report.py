@@ -114,11 +114,11 @@ def header(result: dict, command: str) -> list[str]:
         lines[-1] = (f"- **Inputs:** each truth resized to {s.side} px on its longer side (its gray is the input); "
                      f"references at most {s.reference_side} px")
     if s.weights == "random" or "random" in " ".join(result["network_labels"].values()):
-        lines += ["", "> **Random VGG19 weights.** These machines have neither ImageNet weights nor a GPU, so the "
-                  "deep modes ran with seeded random weights, tiny images and a few iterations. Their colour "
-                  "figures (chroma distance, colourfulness) are illustrative of the machinery only, not of the "
-                  "method's quality; the gray-structure figures hold by construction (the output's luma is the "
-                  "input's). Regenerate with `--weights imagenet` (or a fine-tuned file) on a GPU for real figures."]
+        lines += ["", "> **Random VGG19 weights: a mechanics check only.** The deep modes ran with seeded random "
+                  "weights, tiny images and a few iterations. Their colour figures (chroma distance, colourfulness) "
+                  "show that the machinery runs, not the method's quality; the gray-structure figures hold by "
+                  "construction (the output's luma is the input's). The figures of the method come from a trained "
+                  "network: `--weights medical` (offline) or `--weights imagenet`."]
     return lines
 
 
@@ -184,7 +184,9 @@ per-cluster chroma matching on the key slices instead of the optimisation. The p
 `volume (all keys)` / `paper`."""
 
 REGENERATE = """```
-medcolor evaluate bench/eval_default.json --out docs                      # this report (CPU, random weights)
+medcolor evaluate bench/eval_medical.json --out docs                      # docs/evaluation.md (CPU, medical VGG16)
+medcolor evaluate bench/eval_ground_truth.json --out docs --name ground_truth       # colours against the truth
+medcolor evaluate bench/eval_default.json --out docs --name evaluation_random   # mechanics check, random weights
 medcolor evaluate bench/eval_default.json --out eval-gpu --weights imagenet --device cuda \\
     --size 224 --iterations 1000,1000 --side 256                        # the paper's settings on a GPU
 medcolor finetune --images <gray slices> --references <colour images> --out vgg_med.pth
