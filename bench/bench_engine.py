@@ -65,13 +65,13 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
     cuda = device.type == "cuda"
     with gpu_numerics():  # as engine.optimise builds it: a CUDA graph on a GPU, eager on the CPU
         engine_step = evaluator(objective, x, ones, graph=cuda)
-    steps = {"engine": engine_step, "bare_vgg19": evaluator(bare, x, ones, graph=False),
-             # the same bare network in the engine's channels-last layout, for a like-for-like view
-             "bare_vgg19_channels_last": evaluator(bare_channels_last, x, ones, graph=False)}
+    steps = {"engine": engine_step, "bare": evaluator(bare, x, ones, graph=False),
+             # the same bare network (of net.arch) in the engine's channels-last layout, for a like-for-like view
+             "bare_channels_last": evaluator(bare_channels_last, x, ones, graph=False)}
     if cuda:  # the engine without its CUDA graph, and the bare network with one
         engine_eager = evaluator(objective, x, ones, graph=False)
         steps["engine_eager"] = lambda: _numerics(engine_eager)
-        steps["bare_vgg19_graph"] = evaluator(bare, x, ones, graph=True)
+        steps["bare_graph"] = evaluator(bare, x, ones, graph=True)
     for _ in range(2):  # warm-up
         for step in steps.values():
             step()
@@ -81,10 +81,10 @@ def bench(size: int, batch: int, device: torch.device, repeats: int, data: Path 
             times[name].append(_timed(step, device))
     med = {name: statistics.median(t) for name, t in times.items()}
     row = {"arch": arch, "size": size, "batch": batch, **{f"{name}_s": round(t, 5) for name, t in med.items()}}
-    row["ratio"] = round(med["engine"] / med["bare_vgg19"], 3)
-    row["ratio_to_channels_last"] = round(med["engine"] / med["bare_vgg19_channels_last"], 3)
+    row["ratio"] = round(med["engine"] / med["bare"], 3)
+    row["ratio_to_channels_last"] = round(med["engine"] / med["bare_channels_last"], 3)
     if cuda:
-        row["ratio_to_graphed_bare"] = round(med["engine"] / med["bare_vgg19_graph"], 3)
+        row["ratio_to_graphed_bare"] = round(med["engine"] / med["bare_graph"], 3)
     row["engine_s_per_image"] = round(med["engine"] / batch, 5)
     row["correspondence_s"] = round(correspondence_s, 5)   # one-off per batch; compare with 2000 engine steps
     return row
