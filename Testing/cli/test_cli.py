@@ -44,6 +44,18 @@ def test_colorize_2d_writes_image_and_report(files):
     for key in ("ssim_gray", "psnr_gray", "chroma_distance", "air_chroma"):
         assert key in data["metrics"], key
     assert data["metrics"]["ssim_gray"] > 0.99  # the luma is the input's
+    assert data["params"]["init"] == "correspondence" and data["params"]["loss"]["match"] == 1e5
+
+
+def test_paper_objective_flags_reach_the_engine_and_change_the_colours(files):
+    outs = [files["out"] / f"{n}.png" for n in ("default", "paper")]
+    common = ["--reference", str(files["ref"]), *FAST]
+    assert dispatch(["colorize", str(files["mr"]), "-o", str(outs[0]), *common]) == 0
+    assert dispatch(["colorize", str(files["mr"]), "-o", str(outs[1]), "--init", "input", "--match-weight", "0",
+                     "--report", str(files["out"] / "p.json"), *common]) == 0
+    params = json.loads((files["out"] / "p.json").read_text())["params"]
+    assert params["init"] == "input" and params["loss"]["match"] == 0
+    assert not np.array_equal(*(np.asarray(Image.open(o)) for o in outs))
 
 
 def test_colorize_2d_from_a_library_records_the_distance(files, tmp_path):

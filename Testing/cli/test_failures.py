@@ -205,6 +205,9 @@ CASES = {
                                        "--quiet", "--reference", str(_ct(t))], "is a volume"),
     "negative-iterations": (lambda t: ["colorize", str(_ct(t)), "-o", O(t), *PREVIEW, "--iterations", "-3,3"], "--iterations"),
     "window-spelling": (lambda t: ["colorize", str(_ct(t)), "-o", O(t), *PREVIEW, "--window", "softest"], "soft_tissue, lung"),
+    "negative-match-weight": (lambda t: ["colorize", str(_ct(t)), "-o", O(t), *PREVIEW, "--match-weight", "-1"],
+                              "correspondence weight"),
+    "unknown-init": (lambda t: ["colorize", str(_ct(t)), "-o", O(t), *PREVIEW, "--init", "zeros"], "correspondence"),
     # already right before issue 14: kept
     "input-missing": (lambda t: ["colorize", str(t / "in" / "missing.nii.gz"), "-o", O(t), *PREVIEW], "not found"),
     "output-folder-missing": (lambda t: ["colorize", str(_ct(t)), "-o", str(t / "out" / "no" / "o.nrrd"), *PREVIEW], "does not exist"),
