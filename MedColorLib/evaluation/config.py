@@ -2,7 +2,8 @@
 each overridable from the command line), ``methods`` for 2-D pairs, ``pairs`` (2-D slices), ``volumes``
 (cropped volumes and their modes), ``ablations`` (loss terms, gamma, lambda/gamma, aY on one pair) and
 ``warm_start`` (a slice chain with and without warm starts). Relative paths resolve against ``root``
-(itself relative to the configuration's folder; default: that folder).
+(itself relative to the configuration's folder; default: that folder). ``notes``: Markdown paragraphs printed
+under the report's header (what the figures show, written by whoever ran them).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     config["volumes"] = [_entry(v, root, "volume") for v in config.get("volumes", [])]
     if not config["pairs"] and not config["volumes"] and not config.get("ground_truth"):
         raise MedColorError(f"{path} lists no 'pairs', 'volumes' or 'ground_truth'; nothing to evaluate")
+    notes = config.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise MedColorError(f"{path}: 'notes' must be a list of Markdown paragraphs (strings)")
     config["root_dir"] = root  # the ground_truth section resolves its paths when the run starts
     config["source"] = str(path)
     return config

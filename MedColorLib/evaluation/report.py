@@ -127,7 +127,8 @@ def markdown(result: dict, montages: dict[str, list[Path]], out_dir: Path, comma
     rec = result["records"]
     pick = lambda section: [r for r in rec if r["section"] == section]  # noqa: E731
     truth = pick("ground_truth")
-    lines = header(result, command) + (["", EXPLAIN] if len(truth) < len(rec) else [])
+    lines = header(result, command) + [line for note in result.get("notes", []) for line in ("", note)]
+    lines += ["", EXPLAIN] if len(truth) < len(rec) else []
     if pick("2d"):
         lines += ["", "## 2-D slices (mean ± sd over pairs)", ""]
         lines += table(pick("2d"), ("modality", "method"), FIGURES + ("seconds_per_slice",))

@@ -32,6 +32,7 @@ def run_evaluation(config: dict, log: Log | None = None) -> dict:
     truth_records, truth_images = evaluate_ground_truth(config, nets, log)
     labels = {w: n.label for w, n in nets.items()}
     return {"settings": config["settings"], "config": config["source"], "network_labels": labels,
+            "notes": config.get("notes", []),
             "records": records + vol_records + abl_records + warm_records + truth_records,
             "images": {"2d": images, "volumes": vol_images, "ablations": abl_images, "ground_truth": truth_images},
             "seconds": time.perf_counter() - t0}

@@ -77,7 +77,7 @@ def test_report_on_two_pairs(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("case", ["missing", "not json", "no pairs", "missing key", "unknown method",
-                                  "unknown setting", "target not found", "bad iterations"])
+                                  "unknown setting", "target not found", "bad iterations", "bad notes"])
 def test_bad_config_is_a_medcolor_error(case, tmp_path, data_dir):
     path = tmp_path / "c.json"
     config = json.loads(open(_config(tmp_path, data_dir)).read())
@@ -94,6 +94,8 @@ def test_bad_config_is_a_medcolor_error(case, tmp_path, data_dir):
             config["settings"]["colour"] = 3
         elif case == "target not found":
             config["pairs"][0]["target"] = "nope.png"
+        elif case == "bad notes":
+            config["notes"] = "one string, not a list"
         else:
             config["settings"]["iterations"] = [-1, 2]
         path.write_text(json.dumps(config))
@@ -105,6 +107,7 @@ def test_bad_config_is_a_medcolor_error(case, tmp_path, data_dir):
 def test_volume_section_reports_flicker_and_distance_to_paper(tmp_path, data_dir):
     path = tmp_path / "vol.json"
     path.write_text(json.dumps({
+        "notes": ["**Read me:** a note from whoever ran it."],
         "settings": {"size": 48, "iterations": [2, 1], "device": "cpu", "key_slices": 2, "metric_slices": 2},
         "volumes": [{"name": "ct_vol", "modality": "CT volume", "target": str(data_dir / "ct" / "totalseg_example_ct_sm.nii.gz"),
                      "reference": str(data_dir / "color_ref" / "skimage_ihc.png"), "slices": [14, 18], "stride": 2,
@@ -118,4 +121,5 @@ def test_volume_section_reports_flicker_and_distance_to_paper(tmp_path, data_dir
     assert by["paper"]["delta_e_to_paper"] == 0                      # paper against itself
     assert by["volume"]["delta_e_to_paper"] > 0 and by["reinhard"]["delta_e_to_paper"] > by["volume"]["delta_e_to_paper"]
     assert all(r["flicker"] >= 0 and r["context_spread"] >= 0 for r in by.values())
-    assert "Delta E to paper" in (tmp_path / "out" / "evaluation.md").read_text()
+    md = (tmp_path / "out" / "evaluation.md").read_text()
+    assert "Delta E to paper" in md and "\n\n**Read me:** a note from whoever ran it.\n" in md
