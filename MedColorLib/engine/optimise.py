@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-
-from MedColorLib.engine.color import luma
-from MedColorLib.errors import CancelledError
-from MedColorLib.engine.gram import MaskSupport, mask_support, masked_gram
 from kornia.color import rgb_to_ycbcr
 
+from MedColorLib.engine.color import luma
 from MedColorLib.engine.correspondence import correspondence_chroma, with_chroma
-from MedColorLib.engine.losses import (chroma_loss, colour_loss, content_loss, luma_loss, style_swap, swap_loss,
-                                       tv_loss)
-from MedColorLib.options import LossWeights, Options
+from MedColorLib.engine.gram import MaskSupport, mask_support, masked_gram
+from MedColorLib.engine.losses import chroma_loss, colour_loss, content_loss, luma_loss, style_swap, swap_loss, tv_loss
 from MedColorLib.engine.vgg import COLOUR_LAYERS, CONTENT_LAYER, SWAP_LAYERS, VGGFeatures
+from MedColorLib.errors import CancelledError
+from MedColorLib.options import LossWeights, Options
 from MedColorLib.types import CancelFn, Progress, ProgressFn
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # (B, 3, H, W) -> (B,) loss per image

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import load_gray, load_rgb
+
 from MedColorLib.engine.color import chroma_np, luma_np
 from MedColorLib.engine.masks import paired_masks
 from MedColorLib.engine.slices import colorize_slices
