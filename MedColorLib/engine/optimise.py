@@ -205,7 +205,8 @@ def colorize_batch(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor
     """
     it1, it2 = options.iterations
     with gpu_numerics():
-        wanted = options.init == "correspondence" and start is None or options.loss.match > 0 and it1 + it2 > 0
+        # needed to start from it, or for its term when there is an optimisation at all
+        wanted = (options.init == "correspondence" and start is None) or (options.loss.match > 0 and it1 + it2 > 0)
         chroma = correspondence_chroma(net, gray, reference) if wanted else None
         t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0, chroma=chroma)
         x = initial_image(gray, options.init, options.seed, chroma) if start is None else start

@@ -60,28 +60,26 @@ def nifti(path: Path, array: np.ndarray, zooms=(1.0, 1.0, 1.0)) -> Path:
     return path
 
 
+def _tmpfs(folder: Path, options: str, why: str):
+    """Mount a tmpfs with these options on a new folder (root only, else skip); unmount it afterwards."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                           capture_output=True).returncode:
+        pytest.skip(f"needs root to mount {why}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
 @pytest.fixture()
 def ro_mount(tmp_path):
     """An empty read-only tmpfs (root only); always unmounted."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=200k", "tmpfs", str(folder)],
-                                           capture_output=True).returncode:
-        pytest.skip("needs root to mount a read-only tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    yield from _tmpfs(tmp_path / "ro", "ro,size=200k", "a read-only tmpfs")
 
 
 @pytest.fixture()
 def full_mount(tmp_path):
     """A 200 KiB tmpfs: too small for the colour volume (root only); always unmounted."""
-    folder = tmp_path / "full"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)],
-                                           capture_output=True).returncode:
-        pytest.skip("needs root to mount a tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    yield from _tmpfs(tmp_path / "full", "size=200k", "a tmpfs")
 
 
 # -------------------------------------------------------------------------------- the case table

@@ -116,12 +116,18 @@ class SlowExitProcess:
         raise AssertionError("the GUI thread must never wait on the worker")
 
 
-def test_poll_never_waits_on_a_worker_that_is_still_exiting(app, ct_node):
-    process = SlowExitProcess(pollsToExit=3)
+def _started(process, node) -> tuple[ColorizationLogic, list[str]]:
+    """A logic on this fake process, started in preview mode, and the list its errors go to."""
     logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
     errors = []
     logic.errorOccurred.connect(errors.append)
-    logic.start(ct_node, None, Options(mode="preview"))
+    logic.start(node, None, Options(mode="preview"))
+    return logic, errors
+
+
+def test_poll_never_waits_on_a_worker_that_is_still_exiting(app, ct_node):
+    process = SlowExitProcess(pollsToExit=3)
+    logic, errors = _started(process, ct_node)
     polls = 0
     while logic.poll():
         polls += 1
@@ -135,8 +141,7 @@ def test_a_worker_that_never_exits_is_killed_after_the_grace_period(app, ct_node
     logic_module = importlib.import_module("MedColorModuleLib.ColorizationLogic")
     monkeypatch.setattr(logic_module, "EXIT_GRACE_SECONDS", 0.0)
     process = SlowExitProcess(pollsToExit=10**6)
-    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
-    logic.start(ct_node, None, Options(mode="preview"))
+    logic, _ = _started(process, ct_node)
     while logic.poll():
         pass
     assert process.killed
@@ -162,10 +167,7 @@ class ExitedWithLinesInThePipe(SlowExitProcess):
 
 def test_lines_still_in_the_pipe_are_polled_not_waited_for(app, ct_node):
     process = ExitedWithLinesInThePipe(pollsToExit=0)
-    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
-    errors = []
-    logic.errorOccurred.connect(errors.append)
-    logic.start(ct_node, None, Options(mode="preview"))
+    logic, errors = _started(process, ct_node)
     while logic.poll():
         pass
     assert errors == ["last line"] and process.reads == 3
