@@ -56,7 +56,7 @@ def check_gray(gray: np.ndarray) -> None:
         raise MedColorError(f"the image ({gray.shape[2]}x{gray.shape[1]}) is smaller than the 32 px VGG19 needs")
 
 
-def _resize(a: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+def resize_batch(a: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """(B, H, W[, 3]) array -> (B, C, size, size) float32 tensor, antialiased bilinear."""
     t = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
     t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
@@ -84,8 +84,8 @@ def colorize_slices(net: VGGFeatures, gray: np.ndarray, references: np.ndarray |
     for r in refs:
         check_reference(r, options.size)
     device, s = next(net.parameters()).device, options.size
-    gray_t = _resize(gray, s, device)
-    ref_t = torch.cat([_resize(r[None], s, device) for r in refs])
+    gray_t = resize_batch(gray, s, device)
+    ref_t = torch.cat([resize_batch(r[None], s, device) for r in refs])
     mt, mr = slice_masks(gray_t[:, 0].cpu().numpy(), luma_np(ref_t.permute(0, 2, 3, 1).cpu().numpy()), options.k, centres)
     x = colorize_batch(net, gray_t, ref_t, torch.as_tensor(mt, device=device), torch.as_tensor(mr, device=device),
                        options, progress, cancel, start)

@@ -161,15 +161,12 @@ def run_method(method: dict, gray: np.ndarray, ref: np.ndarray, settings: Settin
         return np.repeat(np.round(gray * 255).astype(np.uint8)[..., None], 3, -1), None
     if method["kind"] == "baseline":
         return np.round(BASELINES[method["label"]](gray, ref) * 255).astype(np.uint8), None
-    from MedColorLib.engine.slices import colorize_slices
+    from MedColorLib.engine.slices import colorize_slices, resize_batch
     opts = settings.options("paper", **method["changes"])
-    start = None
+    net, start = network_for(nets, opts), None
     if method.get("start", "gray") != "gray":  # the optimisation starts from a classical transfer's colours
-        import torch
-        import torch.nn.functional as F
-        first = torch.from_numpy(BASELINES[method["start"]](gray, ref)).permute(2, 0, 1)[None]
-        start = F.interpolate(first, size=(opts.size, opts.size), mode="bilinear", antialias=True)
-    res = colorize_slices(network_for(nets, opts), gray[None], ref, opts, start=start)
+        start = resize_batch(BASELINES[method["start"]](gray, ref)[None], opts.size, next(net.parameters()).device)
+    res = colorize_slices(net, gray[None], ref, opts, start=start)
     return res.rgb[0], float(res.out_of_gamut[0].mean())
 
 
