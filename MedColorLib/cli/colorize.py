@@ -40,13 +40,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the engine."""
-    p.add_argument("--mode", default=None, choices=MODES, help="paper (per slice) | volume | preview "
-                   "(default: paper for 2-D, volume for volumes)")
+    p.add_argument("--mode", default=None, choices=MODES, help="volume (default: the deep-feature correspondence on "
+                   "key slices, propagated; a 2-D image is its own key slice) | paper (every slice, the paper's "
+                   "optimisation) | preview (no network)")
+    p.add_argument("--refine", action="store_true", help="volume mode: refine the key slices with the paper's loss "
+                   "stack (100+100 L-BFGS steps; measured: no gain against the truth, minutes on a CPU)")
     p.add_argument("--weights", default="auto", help=WEIGHTS_HELP)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--size", type=int, default=224, help="optimisation size in px (paper: 224)")
     p.add_argument("--iterations", default=None, help="L-BFGS iterations of stage 1,2 (default: paper 1000,1000; "
-                   "volume 100,100 on the key slices; preview 0,0)")
+                   "volume 0,0, with --refine 100,100 on the key slices; preview 0,0)")
     p.add_argument("--key-slices", type=int, default=4, help="volume/preview: slices optimised with the full loss")
     p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
     p.add_argument("--seed", type=int, default=0)
@@ -70,13 +73,13 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
                             "or a name from `medcolor weights list`")
     return Options(mode=args.mode or default_mode, weights=args.weights, device=args.device, size=args.size,
                    iterations=iterations, optimizer=args.optimizer, seed=args.seed, k=args.k,
-                   key_slices=args.key_slices, postfilter=not args.no_postfilter, init=args.init,
+                   key_slices=args.key_slices, postfilter=not args.no_postfilter, init=args.init, refine=args.refine,
                    loss=LossWeights(match=args.match_weight)).check()
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
-    from MedColorLib.cli.colorize_file import colorize_file, is_volume_path
-    colorize_file(args, options_from_args(args, "volume" if is_volume_path(Path(args.input)) else "paper"))
+    from MedColorLib.cli.colorize_file import colorize_file
+    colorize_file(args, options_from_args(args, "volume"))
     return 0
 
 

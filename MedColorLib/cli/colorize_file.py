@@ -90,8 +90,6 @@ def colorize_file(args: argparse.Namespace, options: Options) -> dict:
     check_input(inp)
     check_reference(args.reference)
     volume = is_volume_path(inp)
-    if not volume and options.mode != "paper":
-        raise MedColorError(f"a 2-D image is colorized in paper mode; --mode {options.mode} is for volumes")
     run_outputs(args, inp, volume)
     if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
