@@ -123,8 +123,11 @@ def libraryFolderFromParameters(p: Any) -> Path | None:
 def ensureLibrary(folder: Path | None = None) -> Path:
     """The library folder, building MedColor's default library there on first use (no download)."""
     from MedColorLib.reference.index import INDEX_NAME
-    from MedColorLib.reference.default_library import build_default_library
-    folder = Path(folder) if folder else defaultLibraryFolder()
+    from MedColorLib.reference.default_library import build_default_library, ensure_default_library
+    if not folder:  # the per-user default: built once, rebuilt when MedColor's default library grows
+        ensure_default_library(defaultLibraryFolder(), note=lambda line: logging.warning("MedColor: %s", line))
+        return defaultLibraryFolder()
+    folder = Path(folder)
     if not (folder / INDEX_NAME).is_file():
         library = build_default_library(folder)
         for target, why in library.skipped:  # e.g. nilearn missing: the pseudo set is smaller, say so

@@ -16,10 +16,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("colorize", help="colorize a gray 2-D image or a CT/MR volume")
     p.add_argument("input", help="PNG/JPEG/DICOM slice, NRRD/NIfTI/MHA volume or DICOM series folder")
     p.add_argument("-o", "--output", required=True, help="PNG for 2-D input; .nrrd/.nii(.gz) for volumes")
-    ref = p.add_mutually_exclusive_group(required=True)
+    ref = p.add_mutually_exclusive_group()
     ref.add_argument("--reference", help="colour reference image (PNG/JPEG/colour DICOM)")
-    ref.add_argument("--library", help="reference library folder (searched by D-hash)")
+    ref.add_argument("--library", help="reference library folder (searched by D-hash; default: $MEDCOLOR_LIBRARY "
+                     "or ~/.medcolor/library, built from installed packages on first use)")
     p.add_argument("--set", dest="library_set", help="library set to search: pseudo, real or a user set")
+    p.add_argument("--region", help="body region of the input for retrieval (head, neck, chest, abdomen, pelvis, "
+                   "shoulder, body; default: DICOM BodyPartExamined, else a rule on the volume)")
     add_engine_arguments(p)
     p.add_argument("--window", help="intensity window LOW,HIGH or a CT preset (soft_tissue, lung, bone, brain)")
     p.add_argument("--series", help="DICOM SeriesInstanceUID when a folder holds several series")
@@ -79,6 +82,14 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
 
 def _run_colorize(args: argparse.Namespace) -> int:
     from MedColorLib.cli.colorize_file import colorize_file
+    if args.region:
+        from MedColorLib.reference.regions import check_region
+        args.region = check_region(args.region)
+    if not args.reference and not args.library:  # the per-user default library, built once with a note
+        import sys
+        from MedColorLib.reference.default_library import default_library_dir, ensure_default_library
+        args.library = str(ensure_default_library(default_library_dir(),
+                                                  note=lambda line: print(line, file=sys.stderr)).root)
     colorize_file(args, options_from_args(args, "volume"))
     return 0
 

@@ -27,7 +27,8 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
         reference = load_reference(args.reference) if args.reference else None
     with ProgressBar(args.quiet) as bar:
         result = colorize_volume(volume, options, reference=reference, library=args.library,
-                                 library_set=args.library_set, window=args.window, progress=bar)
+                                 library_set=args.library_set, window=args.window, progress=bar,
+                                 library_tags={"region": args.region} if getattr(args, "region", None) else None)
     report = result.report
     if args.reference:
         report["reference"] = {"path": str(args.reference)}

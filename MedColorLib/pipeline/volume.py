@@ -18,7 +18,7 @@ import torch
 
 from MedColorLib import prepare
 from MedColorLib.engine.color import luma, with_luma
-from MedColorLib.errors import CancelledError, MedColorError
+from MedColorLib.errors import CancelledError
 from MedColorLib.engine.masks import fit_centres
 from MedColorLib.options import Options
 from MedColorLib.pipeline.propagate import blend, prior, smooth_keys, splat
@@ -55,7 +55,7 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
         gray, air = display_slices(volume.array, axis, view, low, high)
     notify(Progress("prepare", 1, 1, f"{len(gray)} slices, window {low:g}..{high:g}"))
     with clock("reference"):
-        ref, ref_info = _reference(gray, reference, library, library_set, library_tags)
+        ref, ref_info = _reference(gray, reference, library, library_set, library_tags, volume)
     notify(Progress("reference", 1, 1, str(ref_info.get("path", ""))))
     if options.mode == "paper":
         rgb, net_label, device = _paper(gray, ref, options, notify, cancel, clock)
@@ -114,19 +114,14 @@ def _mean(values: list) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
-def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_set, library_tags) -> tuple[np.ndarray, dict]:
-    """The pinned reference, or one library reference decided once for the volume by D-hash votes."""
-    if reference is not None:
-        return reference, {"path": "given"}
-    if library is None:
-        raise MedColorError("give a colour reference (--reference) or a reference library (--library)")
-    from MedColorLib.reference.retrieval import choose_for_volume
-    from MedColorLib.reference.index import load_library
-    from MedColorLib.io.images import load_reference
-    choice = choose_for_volume(load_library(library), list(gray), set=library_set, tags=library_tags)
-    m = choice.match
-    return load_reference(m.path), {"path": str(m.path), "set": m.set, "hamming_distance": m.distance,
-                                    "votes": choice.votes, "library": str(library)}
+def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_set, library_tags,
+               volume: Volume | None = None) -> tuple[np.ndarray, dict]:
+    """The pinned reference, or one library reference decided once for the volume: among the references
+    of its body region and modality (``library_tags["region"]`` overrides the region rule), by D-hash
+    votes; no library: the per-user default library."""
+    from MedColorLib.reference.resolve import resolve_reference
+    return resolve_reference(volume, list(gray), reference=reference, library=library, library_set=library_set,
+                             tags=library_tags)
 
 
 def _paper(gray: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,

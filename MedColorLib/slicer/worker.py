@@ -87,6 +87,7 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
     result = colorize_volume(volume, options, reference=load_reference(job.get("reference")),
                              library=Path(job["library"]) if job.get("library") else None,
                              library_set=job.get("library_set"),
+                             library_tags={"region": job["region"]} if job.get("region") else None,
                              window=_window(job.get("window")),
                              progress=lambda p: emit(_progress_event(p), stream))
     write_color_volume(output, result.rgba, volume, flat_metadata(result.report),  # atomic: temporary file, then rename
