@@ -123,9 +123,9 @@ def end_to_end(args, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ct = Path(tmp) / "chest.nii.gz"
         sitk.WriteImage(image, str(ct))
+        options = ["--weights", args.weights, "--device", args.device, *extra]
         cmd = [sys.executable, "-m", "MedColorLib", "colorize", str(ct), "-o", str(Path(tmp) / "out.nrrd"),
-               "--preview", str(Path(tmp) / "preview.png"), "--report", str(Path(tmp) / "report.json"),
-               "--weights", args.weights, "--device", args.device, *extra]
+               "--preview", str(Path(tmp) / "preview.png"), "--report", str(Path(tmp) / "report.json"), *options]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         t = time.perf_counter()
         run = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -134,7 +134,7 @@ def end_to_end(args, extra: list[str]) -> dict:
             raise SystemExit(run.stderr)
         report = json.loads((Path(tmp) / "report.json").read_text())
     return {"volume": f"{array.shape[2]}x{array.shape[1]}x{array.shape[0]} int16, the real chest CT interpolated along z",
-            "command": "medcolor colorize CT.nii.gz -o out.nrrd --preview p.png --report r.json " + " ".join(cmd[9:]),
+            "command": "medcolor colorize CT.nii.gz -o out.nrrd --preview p.png --report r.json " + " ".join(options),
             "wall_seconds_end_to_end": round(seconds, 1), "report_seconds_colorize": round(report["seconds"], 1),
             "timing": report.get("timing"), "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 2),
             "weights": report["weights"], "reference": report["reference"].get("path"),
