@@ -79,3 +79,22 @@ def _view_up(direction: np.ndarray) -> np.ndarray:
         if np.linalg.norm(orthogonal) > 0.3:
             return orthogonal / np.linalg.norm(orthogonal)
     return np.array([1.0, 0.0, 0.0])
+
+
+def ras_to_index(volume, points_ras: np.ndarray) -> np.ndarray:
+    """(N, 3) RAS mm -> (N, 3) continuous (i, j, k) voxel indices of ``volume`` (a Volume, LPS geometry)."""
+    lps = np.asarray(points_ras, np.float64) * np.array([-1.0, -1.0, 1.0])
+    matrix = np.asarray(volume.direction, np.float64) @ np.diag(np.asarray(volume.spacing[:3], np.float64))
+    return np.linalg.solve(matrix, (lps - np.asarray(volume.origin[:3], np.float64)).T).T
+
+
+def check_inside(volume, points_ras: np.ndarray) -> None:
+    """MedColorError naming the first point of the path that lies outside the volume."""
+    index = ras_to_index(volume, points_ras)
+    size = np.asarray(volume.array.shape[::-1], np.float64)       # (I, J, K)
+    outside = np.flatnonzero(((index < -0.5) | (index > size - 0.5)).any(axis=1))
+    if outside.size:
+        n = int(outside[0])
+        x, y, z = (float(v) for v in np.asarray(points_ras)[n])
+        raise MedColorError(f"the path leaves the volume at point {n + 1} of {len(index)} (RAS {x:.1f}, {y:.1f}, "
+                            f"{z:.1f} mm); give points inside the scan (RAS, or LPS with --points-space lps)")
