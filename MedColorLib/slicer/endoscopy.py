@@ -108,3 +108,15 @@ def _hide_other_renderings(scene, keep) -> list:
 def _notify(progress: Callable | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(Progress(stage, done, total, f"frame {done}/{total}"))
+
+
+def airway_curve(input_node, name: str = "MedColor airway path", kind: str = "airway"):
+    """Find the automatic path (airway or colon) in a scalar CT node and add it as a markups curve."""
+    from MedColorLib.pipeline.lumen_path import find_path
+    from MedColorLib.slicer import mrml
+
+    path = find_path(mrml.volume_from_node(input_node), kind)
+    curve = add_path_curve(input_node.GetScene(), path.points_ras, name)
+    for landmark, position in path.landmarks.items():
+        curve.SetAttribute(f"MedColor.{landmark}", " ".join(f"{v:.2f}" for v in position))
+    return curve

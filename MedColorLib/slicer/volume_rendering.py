@@ -115,3 +115,30 @@ def _flat(function, low: float, high: float) -> None:
     function.RemoveAllPoints()
     function.AddPoint(low, 1.0)
     function.AddPoint(high, 1.0)
+
+
+def find_render_volume(scene, colour_node):
+    """The render volume made earlier from ``colour_node`` (by its MedColor.renderOf attribute), or None."""
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLVectorVolumeNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLVectorVolumeNode")
+        if node.GetAttribute(RENDER_ATTRIBUTE) == colour_node.GetID():
+            return node
+    return None
+
+
+def show_in_3d(input_node, colour_node, preset_name: str = "endoscopy", logic=None):
+    """What Show in 3-D does: the render volume of (scan, colour volume, preset) made or refreshed, shown lit
+    with the preset; the colour volume's own rendering hidden. Returns the render volume's display node."""
+    if input_node is None:
+        raise MedColorError("select the input scan: the 3-D colour is made from the scan and its colour volume")
+    if colour_node is None or colour_node.GetScene() is None:
+        raise MedColorError("no colour volume: colorize the scan first")
+    scene = colour_node.GetScene()
+    render = find_render_volume(scene, colour_node)
+    if render is None or render.GetAttribute("MedColor.preset3D") != preset_name:
+        render = add_render_volume(scene, input_node, colour_node, preset_name, node=render)
+    for n in range(colour_node.GetNumberOfDisplayNodes()):
+        display = colour_node.GetNthDisplayNode(n)
+        if display is not None and display.IsA("vtkMRMLVolumeRenderingDisplayNode"):
+            display.SetVisibility(False)
+    return show_colour_3d(render, preset_name, logic, input_node=input_node)
