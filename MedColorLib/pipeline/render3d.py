@@ -119,9 +119,16 @@ def carried_colour(values: np.ndarray, rgb: np.ndarray, colour_from: float, spac
     luma = small_rgb @ np.asarray(LUMA, np.float32)
     offset = small_rgb - luma[..., None]                       # chroma as R-Y, G-Y, B-Y (zero luma)
     spacing = spacing_kji * step
+    fields = np.concatenate([offset, luma[..., None]], axis=-1)                    # (k, j, i, 4)
+    weight = ndimage.gaussian_filter(source.astype(np.float32), CHROMA_SIGMA_MM / spacing, mode="nearest")
+    for c in range(fields.shape[-1]):
+        # normalised convolution: the tissue's own colour averaged over nearby tissue only (no air mixed in)
+        fields[..., c] = ndimage.gaussian_filter(np.where(source, fields[..., c], 0.0), CHROMA_SIGMA_MM / spacing,
+                                                 mode="nearest") / np.maximum(weight, 1e-6)
+    del weight
     nearest = ndimage.distance_transform_edt(~source, sampling=spacing, return_distances=False,
                                              return_indices=True)
-    fields = np.concatenate([offset, luma[..., None]], axis=-1)[tuple(nearest)]   # (k, j, i, 4)
+    fields = fields[tuple(nearest)]                     # every voxel: the nearest tissue's averaged colour
     del nearest
     for c, sigma_mm in enumerate((CHROMA_SIGMA_MM,) * 3 + (LUMA_SIGMA_MM,)):
         fields[..., c] = ndimage.gaussian_filter(fields[..., c], sigma_mm / spacing, mode="nearest")
