@@ -10,6 +10,7 @@ import numpy as np
 
 CHEST = ("ct", "itkelastix_chest_ct_phase00.nii.gz")
 TRACHEA_BOX = (slice(60, 141), slice(150, 330), slice(150, 350))   # (K, J, I) of the chest CT: trachea to carina
+SMALL_BOX = (slice(66, 124), slice(190, 290), slice(185, 295))       # a smaller crop: still trachea to bronchi
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 

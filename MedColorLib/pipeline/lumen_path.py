@@ -103,7 +103,7 @@ def airway_path(volume: Volume) -> LumenPath:
                                  BRONCHUS_LENGTH_MM[side]) for side, end in ends.items()}
     pieces = [trachea, bronchi["left"], bronchi["left"][::-1], bronchi["right"], bronchi["right"][::-1]]
     offset = np.asarray([s.start for s in box], np.float64)
-    points, marks = _join(pieces, can.spacing)
+    points, marks = _join(pieces, can.spacing, airway)
     ras = can.to_ras(points + offset)
     carina = can.to_ras(np.asarray(ridge) + offset)[0]
     names = ("trachea", "left main bronchus", "left return", "right main bronchus", "right return")
@@ -118,16 +118,17 @@ def _trachea_top(can: Canonical) -> np.ndarray:
 
     air = can.array < STRICT_AIR_HU
     labels, _ = ndimage.label(air)
-    outside = np.unique(np.concatenate([labels[:, [0, -1], :].ravel(), labels[:, :, [0, -1]].ravel()]))
     body_x = _body_middle(can)
     pixel = can.spacing[1] * can.spacing[2]
     rows = int(np.ceil(TRACHEA_MIN_LENGTH_MM / can.spacing[0]))
     best = None
     for label, box in enumerate(ndimage.find_objects(labels), 1):
-        if box is None or label in outside or box[0].stop - box[0].start < rows:
+        if box is None or box[0].stop - box[0].start < rows:
             continue
         mask = labels[box] == label
         upper = mask[-rows:]                                            # the component's top slices
+        if _touches_side(upper, box, air.shape):                       # outside air (or a lung cut by the crop)
+            continue
         areas = upper.reshape(rows, -1).sum(1) * pixel
         if not (areas.min() >= TRACHEA_AREA_MM2[0] and np.median(areas) <= TRACHEA_AREA_MM2[1]):
             continue
@@ -141,6 +142,12 @@ def _trachea_top(can: Canonical) -> np.ndarray:
         raise MedColorError("no airway found: no trachea (an air-filled tube in the upper chest) is in this "
                             "volume; give a chest CT or the path as a points file")
     return best
+
+
+def _touches_side(mask: np.ndarray, box: tuple, shape: tuple) -> bool:
+    """Whether a mask in ``box`` reaches the front, back, left or right face of the array."""
+    return bool((box[1].start == 0 and mask[:, 0].any()) or (box[1].stop == shape[1] and mask[:, -1].any())
+                or (box[2].start == 0 and mask[:, :, 0].any()) or (box[2].stop == shape[2] and mask[:, :, -1].any()))
 
 
 def _body_middle(can: Canonical) -> float:
@@ -250,16 +257,27 @@ def _cut_length(route: np.ndarray, spacing: np.ndarray, length_mm: float) -> np.
     return route[: max(2, int(np.searchsorted(run, length_mm, side="right")))]
 
 
-def _join(pieces: list[np.ndarray], spacing: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Concatenate polylines of indices, each resampled to 1 mm and smoothed; (points, (first, last) each)."""
+def _join(pieces: list[np.ndarray], spacing: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Concatenate polylines of indices, each resampled to 1 mm and smoothed as much as the lumen ``mask``
+    allows (up to SMOOTH_MM); (points, (first, last) of each piece)."""
     points, marks, n = [], [], 0
     for piece in pieces:
-        smooth = smooth_polyline(piece * spacing, SMOOTH_MM) / spacing
+        smooth = _smooth_inside(piece, spacing, mask)
         smooth = smooth[1:] if points else smooth       # the joint is shared
         points.append(smooth)
         marks.append((max(0, n - 1), n + len(smooth) - 1))
         n += len(smooth)
     return np.concatenate(points), marks
+
+
+def _smooth_inside(piece: np.ndarray, spacing: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    sigma = SMOOTH_MM
+    while True:
+        smooth = smooth_polyline(piece * spacing, sigma) / spacing
+        voxels = np.clip(np.round(smooth).astype(int), 0, np.array(mask.shape) - 1)
+        if sigma == 0.0 or mask[tuple(voxels.T)].all():
+            return smooth
+        sigma = sigma / 2 if sigma > 0.5 else 0.0       # a tight bend in a narrow lumen: smooth less
 
 
 def smooth_polyline(points: np.ndarray, sigma_mm: float, step_mm: float = 1.0) -> np.ndarray:
@@ -312,8 +330,9 @@ def colon_path(volume: Volume) -> LumenPath:
     first = _farthest(mask, can.spacing, any_point)
     last = _farthest(mask, can.spacing, first)
     _, tree = _centred_tree(mask, can.spacing, first)
-    route = np.asarray(tree.traceback(last), np.float64) - 1.0
-    points, _ = _join([route], can.spacing)
+    route = np.asarray(tree.traceback(last), np.float64)
+    points, _ = _join([route], can.spacing, mask)
+    points -= 1.0                               # back from the padded mask
     offset = np.asarray([s.start for s in box], np.float64)
     ras = can.to_ras(points + offset)
     return LumenPath("colon", ras, {"start": ras[0], "end": ras[-1]}, {"colon": (0, len(ras) - 1)})

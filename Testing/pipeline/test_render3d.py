@@ -1,0 +1,80 @@
+"""The 3-D render volume (pipeline/render3d.py) on the real chest CT and a real MedColor colour volume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from MedColorLib.errors import MedColorError
+from MedColorLib.pipeline.render3d import CT_PRESETS, preset_for, render_volume
+
+
+@pytest.fixture(scope="module")
+def rendered(chest_small, chest_small_colour):
+    preset = preset_for(chest_small, "endoscopy")
+    return preset, render_volume(chest_small, chest_small_colour, preset)
+
+
+def test_alpha_is_a_monotone_function_of_hu_across_the_ramp(chest_small, rendered):
+    preset, render = rendered
+    hu = chest_small.array.ravel()
+    alpha = render[..., 3].ravel().astype(int)
+    order = np.argsort(hu, kind="stable")
+    assert (np.diff(alpha[order]) >= 0).all()                 # never decreases as HU rises
+    low, high = preset.ramp
+    inside = (hu >= low) & (hu <= high)
+    assert inside.sum() > 1000                                # the ramp is crossed by many real voxels
+    levels = np.unique(alpha[inside])
+    assert len(levels) >= 30                                  # resolved across the ramp, not a step
+    a_low, a_high = preset.alpha_ramp()
+    assert alpha[hu < low].max() <= a_low + 0.5 and alpha[hu > high].min() >= a_high - 0.5
+
+
+def test_air_next_to_tissue_carries_that_tissues_colour(chest_small, rendered):
+    from skimage.color import rgb2lab
+
+    preset, render = rendered
+    hu = chest_small.array
+    air, tissue = hu < preset.ramp[0], hu >= preset.colour_from
+    lab = rgb2lab(render[..., :3])
+    gaps = []
+    for axis in range(3):
+        n = hu.shape[axis]
+        for a, b in ((slice(0, n - 1), slice(1, n)), (slice(1, n), slice(0, n - 1))):
+            first, second = [slice(None)] * 3, [slice(None)] * 3
+            first[axis], second[axis] = a, b
+            pair = air[tuple(first)] & tissue[tuple(second)]
+            gaps.append(np.linalg.norm(lab[tuple(first)][pair] - lab[tuple(second)][pair], axis=1))
+    gaps = np.concatenate(gaps)
+    assert gaps.size > 50
+    assert gaps.max() < 10.0, f"Delta E_ab up to {gaps.max():.1f} between air and the tissue next to it"
+
+
+def test_air_is_not_black_while_the_slice_colour_volume_is(chest_small, chest_small_colour, rendered):
+    preset, render = rendered
+    lumen = chest_small.array < -900
+    assert chest_small_colour[lumen][:, :3].max() <= 10       # the slice-view output: air black (luma kept)
+    luma = render[lumen][:, :3].astype(float) @ (0.299, 0.587, 0.114)
+    assert luma.min() > 100                                   # the 3-D output: the wall's colour, lifted
+
+
+def test_inputs_unchanged_and_mismatch_refused(chest_small, chest_small_colour):
+    before_scan, before_colour = chest_small.array.copy(), chest_small_colour.copy()
+    render_volume(chest_small, chest_small_colour, CT_PRESETS["bone"])
+    assert np.array_equal(chest_small.array, before_scan) and np.array_equal(chest_small_colour, before_colour)
+    with pytest.raises(MedColorError, match="does not match"):
+        render_volume(chest_small, chest_small_colour[:, :-1], CT_PRESETS["endoscopy"])
+
+
+def test_presets_ct_in_hu_and_mr_from_percentiles(chest_small, data_dir):
+    from MedColorLib.io.volumes import read_volume
+
+    assert preset_for(chest_small, "endoscopy").ramp == (-600.0, -400.0)
+    mr = read_volume(data_dir / "mri" / "dipy_aniso_vox.nii.gz")
+    presets = [preset_for(mr, name) for name in ("endoscopy", "soft-tissue", "bone")]
+    lo, hi = np.percentile(mr.array, (1, 99.9))
+    for p in presets:
+        assert lo <= p.ramp[0] < p.ramp[1] <= hi and p.scalar_range[0] < p.ramp[0]
+    assert presets[0].ramp[1] < presets[1].ramp[0] < presets[2].ramp[0]
+    with pytest.raises(MedColorError, match="unknown 3-D preset"):
+        preset_for(mr, "lungs")
