@@ -49,7 +49,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare-gray", action="store_true", help="the gray scan rendered from the same cameras, "
                    "side by side (colour | gray) in the movie and the sheet")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, size=224)     # the on-the-fly colour's optimisation size (its --size gave way)
 
 
 def _size(text: str) -> tuple[int, int]:
