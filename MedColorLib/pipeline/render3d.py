@@ -6,7 +6,7 @@ volume band is dark; rendered as it is, the surface a camera sees is murky and r
 - alpha is a linear map of the *physical* values (HU on CT) over the preset's scalar range, so the
   renderer's opacity ramp (on alpha) places the surface where the anatomy is, and its gradient, used for
   lighting, is the physical one;
-- colour is taken from tissue inside the surface (values >= the preset's ``colour_from``) and carried
+- colour is taken from the tissue inside the surface (values in the preset's colour range) and carried
   to every other voxel by nearest-tissue fill, so air and partial-volume voxels hold the colour of the
   tissue behind the wall (trilinear sampling mixes no black in);
 - chroma and luma are smoothed over a few millimetres, and the luma is lifted into a range that stays
@@ -35,14 +35,17 @@ WORK_VOXEL_MM = 2.0        # colour is filled and smoothed on a grid of about th
 class Preset:
     """An opacity preset in physical values: transparent below ``ramp[0]``, ``opacity`` above ``ramp[1]``.
 
-    ``scalar_range`` is mapped linearly onto alpha 0..255 (it contains the ramp); ``colour_from``: voxels
-    at or above it are tissue whose colour is carried across the surface."""
+    ``scalar_range`` is mapped linearly onto alpha 0..255 (it contains the ramp); voxels from ``colour_from`` up
+    to ``colour_to`` are the tissue whose colour is carried across the surface (endoscopy: the soft tissue of
+    the wall, not bone or contrast); ``cap``: lumens cut by the scan's edge are closed there (endoscopy)."""
 
     name: str
     ramp: tuple[float, float]
     scalar_range: tuple[float, float]
     colour_from: float
+    colour_to: float = float("inf")
     opacity: float = 1.0
+    cap: bool = False
     description: str = ""
 
     def alpha_of(self, value: float | np.ndarray) -> np.ndarray:
@@ -56,9 +59,9 @@ class Preset:
 
 
 CT_PRESETS = {
-    "endoscopy": Preset("endoscopy", (-600.0, -400.0), (-1000.0, 200.0), 0.0,
+    "endoscopy": Preset("endoscopy", (-600.0, -400.0), (-1000.0, 200.0), 0.0, 150.0, cap=True,
                         description="the air/wall surface (airway, colon lumen, skin), about -500 HU"),
-    "soft-tissue": Preset("soft-tissue", (-80.0, 20.0), (-400.0, 400.0), 20.0,
+    "soft-tissue": Preset("soft-tissue", (-80.0, 20.0), (-400.0, 400.0), 20.0, 150.0,
                           description="fat transparent, muscle and organs opaque"),
     "bone": Preset("bone", (150.0, 300.0), (-200.0, 1000.0), 250.0, description="bone surface, about 200 HU"),
 }
@@ -94,27 +97,56 @@ def render_volume(volume: Volume, rgba: np.ndarray, preset: Preset) -> np.ndarra
         raise MedColorError(f"the colour volume {rgba.shape} {rgba.dtype} does not match the scalar volume "
                             f"{values.shape}: give the colour volume made from this scan")
     out = np.empty((*values.shape, 4), np.uint8)
-    out[..., :3] = carried_colour(values, rgba[..., :3], preset.colour_from, _spacing_kji(volume))
+    out[..., :3] = carried_colour(values, rgba[..., :3], (preset.colour_from, preset.colour_to),
+                                  _spacing_kji(volume))
     for k in range(values.shape[0]):  # slab by slab: no float64 copy of the volume
         out[k, ..., 3] = np.round(preset.alpha_of(values[k]))
+    if preset.cap:
+        cap_lumens(values, out[..., 3], preset)
     return out
+
+
+def cap_lumens(values: np.ndarray, alpha: np.ndarray, preset: Preset, thickness: int = 2) -> None:
+    """Close lumens cut by the scan's edge: on each face, air enclosed by tissue in that face's slice (not
+    the air around the body) gets the opaque alpha in the outer ``thickness`` voxels. In place.
+
+    From inside a lumen that leaves the scan the camera then sees a wall (coloured like the tissue around)
+    where the scan ends, instead of a hole into the empty background."""
+    from scipy import ndimage
+
+    opaque = np.uint8(np.ceil(preset.alpha_ramp()[1]))
+    for axis in range(3):
+        for index in (0, values.shape[axis] - 1):
+            face = np.take(values, index, axis=axis) < preset.ramp[0]
+            labels, _ = ndimage.label(face)
+            border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()]))
+            enclosed = (labels > 0) & ~np.isin(labels, border)
+            layers = range(index, index + thickness) if index == 0 else range(index - thickness + 1, index + 1)
+            for layer in layers:
+                view = np.take(alpha, layer, axis=axis)      # a copy: write it back below
+                view[enclosed] = np.maximum(view[enclosed], opaque)
+                index_tuple = [slice(None)] * 3
+                index_tuple[axis] = layer
+                alpha[tuple(index_tuple)] = view
 
 
 def _spacing_kji(volume: Volume) -> np.ndarray:
     return np.asarray(volume.spacing[:3], np.float64)[::-1]
 
 
-def carried_colour(values: np.ndarray, rgb: np.ndarray, colour_from: float, spacing_kji: np.ndarray) -> np.ndarray:
-    """(K, J, I, 3) uint8: every voxel gets the (smoothed) colour of the nearest voxel with value >= colour_from,
-    its luma lifted by LUMA_LIFT. Worked on a grid of about WORK_VOXEL_MM, then trilinearly upsampled."""
+def carried_colour(values: np.ndarray, rgb: np.ndarray, tissue: tuple[float, float],
+                   spacing_kji: np.ndarray) -> np.ndarray:
+    """(K, J, I, 3) uint8: every voxel gets the (smoothed) colour of the nearest tissue voxel (value within
+    ``tissue`` = (from, to)), its luma lifted by LUMA_LIFT. Worked on a grid of about WORK_VOXEL_MM, then
+    trilinearly upsampled."""
     from scipy import ndimage
 
     step = np.maximum(1, np.floor(WORK_VOXEL_MM / spacing_kji + 1e-6)).astype(int)
     grid = tuple(slice(0, None, int(s)) for s in step)
     small_values = values[grid]
-    source = small_values >= colour_from
+    source = (small_values >= tissue[0]) & (small_values <= tissue[1])
     if not source.any():
-        source = small_values >= np.percentile(small_values, 90)  # nothing that dense: the densest tenth
+        source = small_values >= np.percentile(small_values, 90)  # no such tissue: the densest tenth
     small_rgb = rgb[grid].astype(np.float32) / 255.0
     luma = small_rgb @ np.asarray(LUMA, np.float32)
     offset = small_rgb - luma[..., None]                       # chroma as R-Y, G-Y, B-Y (zero luma)

@@ -32,7 +32,7 @@ def _cameras(job: dict) -> list:
             for c in job["cameras"]]
 
 
-def _scalar_node(app, volume: Volume, name: str):
+def scalar_node(app, volume: Volume, name: str):
     """A scalar volume node holding ``volume`` (array and geometry) in the app's scene."""
     import slicer
     import vtk
@@ -61,7 +61,7 @@ def run(job: dict) -> list[str]:
                     origin=tuple(job["origin"]), direction=np.asarray(job["direction"]),
                     modality=job.get("modality", ""))
     app = create_headless_slicer()
-    scan = _scalar_node(app, volume, "scan")
+    scan = scalar_node(app, volume, "scan")
     render = None
     if "colour" in job["kinds"]:
         render = mrml.create_color_node(app.scene, np.load(folder / job["render"]), scan, "colour 3-D")

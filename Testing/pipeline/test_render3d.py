@@ -17,8 +17,9 @@ def rendered(chest_small, chest_small_colour):
 
 def test_alpha_is_a_monotone_function_of_hu_across_the_ramp(chest_small, rendered):
     preset, render = rendered
-    hu = chest_small.array.ravel()
-    alpha = render[..., 3].ravel().astype(int)
+    inner = (slice(2, -2),) * 3                                # the scan's faces carry the lumen caps (below)
+    hu = chest_small.array[inner].ravel()
+    alpha = render[inner][..., 3].ravel().astype(int)
     order = np.argsort(hu, kind="stable")
     assert (np.diff(alpha[order]) >= 0).all()                 # never decreases as HU rises
     low, high = preset.ramp
@@ -30,12 +31,28 @@ def test_alpha_is_a_monotone_function_of_hu_across_the_ramp(chest_small, rendere
     assert alpha[hu < low].max() <= a_low + 0.5 and alpha[hu > high].min() >= a_high - 0.5
 
 
+def test_lumens_cut_by_the_scan_edge_are_capped_outside_air_is_not(chest_small, rendered):
+    from scipy import ndimage
+
+    preset, render = rendered
+    a_low, a_high = preset.alpha_ramp()
+    top = chest_small.array[-1] < preset.ramp[0]              # the top slice: the trachea (enclosed by tissue)
+    labels, _ = ndimage.label(top)
+    trachea = labels == labels[tuple(np.argwhere(top)[np.argmin(np.abs(np.argwhere(top) - [50, 55]).sum(1))])]
+    assert trachea.sum() > 50 and not trachea[[0, -1]].any()
+    assert (render[-1][trachea][:, 3] >= a_high).all() and (render[-2][trachea][:, 3] >= a_high).all()
+    inside = trachea & (chest_small.array[-3] < preset.ramp[0])
+    assert (render[-3][inside][:, 3] <= a_low).all()           # only the outer two layers: inside stays air
+    plain = render_volume(chest_small, render[..., :3].copy(), CT_PRESETS["soft-tissue"])   # no caps there
+    assert (plain[-1][trachea][:, 3] < 10).all()
+
+
 def test_air_next_to_tissue_carries_that_tissues_colour(chest_small, rendered):
     from skimage.color import rgb2lab
 
     preset, render = rendered
     hu = chest_small.array
-    air, tissue = hu < preset.ramp[0], hu >= preset.colour_from
+    air, tissue = hu < preset.ramp[0], (hu >= preset.colour_from) & (hu <= preset.colour_to)
     lab = rgb2lab(render[..., :3])
     gaps = []
     for axis in range(3):

@@ -55,8 +55,9 @@ def test_opacity_is_monotone_in_hu_through_the_displayed_ramp(app, nodes, chest_
     scan, colour = nodes
     display = volume_rendering.show_in_3d(scan, colour, "endoscopy", app.volume_rendering_logic)
     render = display.GetDisplayableNode()
-    alpha = mrml.array_from_node(render)[..., 3].ravel().astype(float)
-    hu = chest_small.array.ravel()
+    inner = (slice(2, -2),) * 3                                # the faces hold the lumen caps
+    alpha = mrml.array_from_node(render)[inner][..., 3].ravel().astype(float)
+    hu = chest_small.array[inner].ravel()
     opacity_function = display.GetVolumePropertyNode().GetScalarOpacity()
     samples = np.linspace(hu.min(), hu.max(), 400)
     nearest = np.searchsorted(np.sort(hu), samples).clip(0, hu.size - 1)
@@ -64,7 +65,7 @@ def test_opacity_is_monotone_in_hu_through_the_displayed_ramp(app, nodes, chest_
     opacity = [opacity_function.GetValue(a) for a in alpha[order][nearest]]
     assert (np.diff(opacity) >= -1e-9).all()
     assert opacity[0] == 0.0 and opacity[-1] == 1.0
-    partial = [o for o, h in zip(opacity, np.sort(hu)[nearest]) if -600 < h < -400]
+    partial = [o for o, h in zip(opacity, np.sort(hu)[nearest]) if -590 < h < -410]   # alpha is uint8: ~4.7 HU a level
     assert partial and all(0.0 < o < 1.0 for o in partial)     # the ramp lies where the preset puts it, in HU
 
 
