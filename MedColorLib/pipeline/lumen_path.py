@@ -28,6 +28,7 @@ GAS_HU = -600.0
 GAS_MAX_MEAN_HU = -880.0            # colon gas is about -1000 HU on average; lung parenchyma about -850
 GAS_MIN_ML = 2.0
 SMOOTH_MM = 3.0
+FACE_MARGIN_MM = 8.0                # the colon path keeps this far inside the scan's faces
 
 
 @dataclass
@@ -334,8 +335,26 @@ def colon_path(volume: Volume) -> LumenPath:
     points, _ = _join([route], can.spacing, mask)
     points -= 1.0                               # back from the padded mask
     offset = np.asarray([s.start for s in box], np.float64)
+    points = _away_from_faces(points, offset, can)
     ras = can.to_ras(points + offset)
     return LumenPath("colon", ras, {"start": ras[0], "end": ras[-1]}, {"colon": (0, len(ras) - 1)})
+
+
+def _away_from_faces(points: np.ndarray, offset: np.ndarray, can: Canonical) -> np.ndarray:
+    """The longest run of path points at least FACE_MARGIN_MM inside the scan (a lumen cut by the scan's edge:
+    a camera at the edge would look out of the scan); the whole path if no run keeps two points."""
+    inner = points + offset
+    room = np.minimum(inner, np.array(can.array.shape) - 1 - inner) * can.spacing
+    keep = (room >= FACE_MARGIN_MM).all(axis=1)
+    runs, start = [], None
+    for n, ok in enumerate(np.append(keep, False)):
+        if ok and start is None:
+            start = n
+        elif not ok and start is not None:
+            runs.append((start, n))
+            start = None
+    best = max(runs, key=lambda r: r[1] - r[0], default=None)
+    return points[best[0]: best[1]] if best and best[1] - best[0] >= 2 else points
 
 
 def _farthest(mask: np.ndarray, spacing: np.ndarray, start: tuple) -> tuple:
