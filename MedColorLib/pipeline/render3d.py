@@ -169,17 +169,20 @@ def carried_colour(values: np.ndarray, rgb: np.ndarray, tissue: tuple[float, flo
 
 
 def _upsample(fields: np.ndarray, shape: tuple[int, ...], step: np.ndarray) -> np.ndarray:
-    """(k, j, i, C) on the strided grid -> (K, J, I, C) float32 by trilinear interpolation, slab by slab."""
+    """(k, j, i, C) on the strided grid (sample n at fine index n * step) -> (K, J, I, C) float32, trilinear
+    (torch), the few fine voxels past the last sample taking its value."""
     if (step == 1).all():
         return fields
-    from scipy import ndimage
+    import torch
+    import torch.nn.functional as F  # noqa: N812
 
+    span = tuple(int(s * (n - 1) + 1) for s, n in zip(step, fields.shape[:3]))   # fine voxels the samples span
     out = np.empty((*shape, fields.shape[-1]), np.float32)
-    jj, ii = np.meshgrid(np.arange(shape[1]) / step[1], np.arange(shape[2]) / step[2], indexing="ij")
-    for k in range(shape[0]):
-        kk = np.full_like(jj, k / step[0])
-        for c in range(fields.shape[-1]):
-            out[k, ..., c] = ndimage.map_coordinates(fields[..., c], [kk, jj, ii], order=1, mode="nearest")
+    for c in range(fields.shape[-1]):
+        coarse = torch.from_numpy(np.ascontiguousarray(fields[..., c]))[None, None]
+        fine = F.interpolate(coarse, size=span, mode="trilinear", align_corners=True)[0, 0]
+        pad = [0, shape[2] - span[2], 0, shape[1] - span[1], 0, shape[0] - span[0]]
+        out[..., c] = F.pad(fine[None], pad, mode="replicate")[0].numpy()
     return out
 
 
