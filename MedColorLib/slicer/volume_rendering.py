@@ -46,7 +46,10 @@ def add_render_volume(scene, input_node, colour_node, preset_name: str = "endosc
 
 
 def _display(node, logic):
-    logic = mrml._volume_rendering_logic(logic)
+    if logic is None:
+        import slicer
+
+        logic = slicer.modules.volumerendering.logic()
     display = logic.CreateDefaultVolumeRenderingNodes(node)
     if display is None or display.GetVolumePropertyNode() is None:
         raise MedColorError(f"volume rendering could not be set up for '{node.GetName()}'")
