@@ -94,7 +94,7 @@ def measure(name: str, rel: str, kind: str, args) -> tuple[dict, dict]:
 def write_pictures(pictures: dict, out: Path, station: int) -> list[str]:
     from PIL import Image
 
-    from MedColorLib.io.movie import side_by_side
+    from MedColorLib.cli.movie import side_by_side
     from MedColorLib.slicer import scene, volume_rendering
 
     frame = side_by_side(pictures["colour"][station], pictures["gray"][station], gap=6)

@@ -76,7 +76,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _check_destinations(args: argparse.Namespace) -> None:
-    from MedColorLib.io.movie import MOVIE_SUFFIXES
+    from MedColorLib.cli.movie import MOVIE_SUFFIXES
     from MedColorLib.io.outputs import check_outputs
 
     outputs = [("-o", args.output, MOVIE_SUFFIXES)]

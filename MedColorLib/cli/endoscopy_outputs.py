@@ -13,7 +13,7 @@ from MedColorLib.io.atomic import transaction
 
 def write_outputs(args: argparse.Namespace, frames: dict[str, np.ndarray], points_ras: np.ndarray) -> list[Path]:
     """Write every requested output; a failure leaves none of them (and removes a frames folder it made)."""
-    from MedColorLib.io.movie import contact_sheet, side_by_side, write_movie
+    from MedColorLib.cli.movie import contact_sheet, side_by_side, write_movie
     from MedColorLib.io.pictures import write_image_2d
     from MedColorLib.io.points import write_points
 

@@ -1,5 +1,6 @@
 """Fly-through movies and sheets: an MP4 (imageio-ffmpeg, H.264) or an animated GIF, written atomically, and a
-contact sheet of frames. Frames are (H, W, 3) uint8."""
+contact sheet of frames. Frames are (H, W, 3) uint8. Command-line outputs only (here, not in io/, so the
+Slicer module's worker path never needs imageio)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fly-through path files (io/points.py) and movies/sheets (io/movie.py)."""
+"""Fly-through path files (io/points.py) and movies/sheets (cli/movie.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from MedColorLib.errors import MedColorError
-from MedColorLib.io.movie import contact_sheet, write_movie
+from MedColorLib.cli.movie import contact_sheet, write_movie
 from MedColorLib.io.points import read_points, write_points
 
 RAS = [[10.0, -20.0, 30.0], [11.0, -22.0, 25.0], [12.5, -23.0, 20.0]]
