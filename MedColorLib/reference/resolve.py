@@ -36,7 +36,7 @@ def resolve_reference(volume: Volume | None, gray_slices: list | np.ndarray | No
         RegionDecision(region or "", "", "given by the user (--region)" if region else "")
     lib = library if isinstance(library, Library) else open_library(library, note)
     slices = list(gray_slices) if gray_slices is not None else _display_slices(volume)
-    choice, why = choose(lib, slices, decision, library_set, tags)
+    choice, why = choose(lib, slices, decision, library_set, tags, default_absence(lib, decision))
     m = choice.match
     return load_reference(m.path), {
         "path": str(m.path), "set": m.set, "hamming_distance": m.distance, "votes": choice.votes,
@@ -53,16 +53,26 @@ def open_library(library: str | Path | None, note: Callable[[str], None] | None 
     return ensure_default_library(default_library_dir(), note=note)
 
 
-def retrieval_steps(decision: RegionDecision, tags: Mapping[str, str]) -> list[tuple[dict, str]]:
-    """Tag filters to try in order, each with the sentence that explains it."""
+def default_absence(library: Library, decision: RegionDecision) -> str | None:
+    """In MedColor's default library (its version stamp is there): why it has no reference of the decided region
+    and modality (no package ships one, or its package is not installed), for the report; else None."""
+    from MedColorLib.reference.body_slices import absence
+    from MedColorLib.reference.default_library import STAMP
+    if not decision.region or not (Path(library.root) / STAMP).is_file():
+        return None
+    return absence(decision.region, decision.modality)
+
+
+def retrieval_steps(decision: RegionDecision, tags: Mapping[str, str], absent: str | None = None
+                    ) -> list[tuple[dict, str]]:
+    """Tag filters to try in order, each with the sentence that explains it (``absent``: why the region has none)."""
     modality, region = decision.modality, decision.region
     mod = {"modality": modality} if modality else {}
     steps: list[tuple[dict, str]] = []
     if region:
         steps.append(({**tags, "region": region, **mod}, f"region {region} ({decision.how}), modality {modality or '?'}"))
-        steps += [({**tags, "region": n, **mod},
-                   f"no {modality} reference of region {region} ({decision.how}); neighbouring region {n}")
-                  for n in NEIGHBOURS.get(region, ())]
+        none = f"no {modality} reference of region {region} ({decision.how}{'; ' + absent if absent else ''})"
+        steps += [({**tags, "region": n, **mod}, f"{none}; neighbouring region {n}") for n in NEIGHBOURS.get(region, ())]
     if modality:
         steps.append(({**tags, "modality": modality},
                       f"no {modality} reference of region {region or '?'} or its neighbours; any region"))
@@ -71,10 +81,10 @@ def retrieval_steps(decision: RegionDecision, tags: Mapping[str, str]) -> list[t
 
 
 def choose(library: Library, slices: list, decision: RegionDecision, library_set: str | None,
-           tags: Mapping[str, str]):
+           tags: Mapping[str, str], absent: str | None = None):
     """(VolumeChoice, why) from the first retrieval step with candidates; D-hash votes rank within it."""
     from MedColorLib.reference.retrieval import candidates, choose_for_volume
-    for step_tags, why in retrieval_steps(decision, tags):
+    for step_tags, why in retrieval_steps(decision, tags, absent):
         try:
             candidates(library, library_set, step_tags)
         except MedColorError:

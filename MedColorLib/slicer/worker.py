@@ -2,7 +2,8 @@
 
 JOB.json: ``{"input": path, "output": path, "options": Options.as_dict(), "reference": path|null
 (.npy float RGB or an image file), "library": path|null, "window": "preset"|[low, high]|null,
-"modality": "CT"|"MR"|...|null (the DICOM Modality, which the input file does not carry), "rgb": bool}``.
+"modality": "CT"|"MR"|...|null (the DICOM Modality, which the input file does not carry), "region": a body region
+(``reference.regions.REGIONS``) the library reference is chosen for, or null (decided from the volume), "rgb": bool}``.
 stdout carries one JSON object per line: ``{"stage", "done", "total", "message"}`` progress events, then
 ``{"result": output path, "report": {...}}`` (exit 0) or ``{"error": one-line message}`` (exit 1; 2 for
 bad input). The output is written to a temporary name and renamed, so a killed worker leaves no output.

@@ -51,7 +51,8 @@ def medcolor_module(monkeypatch):
     slm.ScriptedLoadableModuleLogic, slm.ScriptedLoadableModuleWidget = ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
     pnw = types.ModuleType("slicer.parameterNodeWrapper")
     pnw.parameterNodeWrapper = lambda cls: cls
-    pnw.Choice = pnw.WithinRange = lambda *a, **k: None
+    pnw.Choice = lambda choices: ("Choice", list(choices))  # recorded: the test of the region field reads it
+    pnw.WithinRange = lambda *a, **k: None
     i18n = types.ModuleType("slicer.i18n")
     i18n.tr, i18n.translate = (lambda text: text), (lambda context, text: text)
     for name, module in (("slicer.ScriptedLoadableModule", slm), ("slicer.parameterNodeWrapper", pnw),
@@ -197,3 +198,22 @@ def test_readme_self_test_command_loads_the_module_tests(medcolor_module, monkey
 def _cases(suite):
     for item in suite:
         yield from (_cases(item) if isinstance(item, unittest.TestSuite) else [item])
+
+
+def test_region_field_offers_auto_and_every_known_region_and_is_bound_in_the_ui(medcolor_module):
+    """Issue 20: the panel's body-region combo offers "auto" and the regions MedColorLib knows, defaults to auto,
+    and the .ui binds it (and every other SlicerParameterName) to a parameter-node field."""
+    import typing
+    import xml.etree.ElementTree as ET
+
+    from MedColorLib.reference.regions import REGIONS
+
+    node = medcolor_module.MedColorParameterNode
+    assert typing.get_args(node.__annotations__["region"])[1] == ("Choice", ["auto", *REGIONS])
+    assert node.region == "auto"
+    tree = ET.parse(ROOT / "MedColor" / "Resources" / "UI" / "MedColor.ui")
+    bound = {w.get("name"): w.find("property[@name='SlicerParameterName']/string").text
+             for w in tree.iter("widget") if w.find("property[@name='SlicerParameterName']") is not None}
+    assert bound["regionComboBox"] == "region"
+    assert set(bound.values()) <= set(node.__annotations__)
+    assert {"referenceWhyLabel", "referenceThumbnailLabel"} <= {w.get("name") for w in tree.iter("widget")}

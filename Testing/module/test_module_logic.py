@@ -357,3 +357,56 @@ def test_mode_schedule_refine_checkbox_and_custom_iterations():
     assert optionsFromParameters(SimpleNamespace(**{**vars(p), "customIterations": True})).iterations == (1000, 1000)
     paper = SimpleNamespace(**{**vars(p), "mode": "paper", "refine": True})   # the checkbox is volume mode's only
     assert optionsFromParameters(paper).iterations == (1000, 1000) and not optionsFromParameters(paper).refine
+
+
+def test_panel_region_reaches_the_job_and_the_worker_retrieves_within_it(app, small_ct, data_dir, tmp_path):
+    """The panel's region field (regionFromParameters) travels in the job; the real worker code (run_job, preview
+    mode: no network) then takes the library reference of that region and says why."""
+    import io
+
+    from PIL import Image
+
+    from MedColorModuleLib.ColorizationLogic import regionFromParameters
+    from MedColorLib.reference.index import index_library
+    from MedColorLib.slicer.worker import run_job
+
+    assert regionFromParameters(SimpleNamespace(region="auto")) is None
+    assert regionFromParameters(SimpleNamespace(region="Pelvis")) == "pelvis"
+    with pytest.raises(MedColorError, match="not a body region"):
+        regionFromParameters(SimpleNamespace(region="liver"))
+    process = FakeProcess()
+    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
+    logic.start(small_ct, None, Options(mode="preview", device="cpu"), library=tmp_path, region="pelvis")
+    assert process.job["region"] == "pelvis"
+    logic.cancel()
+    logic.start(small_ct, None, Options(mode="preview", device="cpu"), library=tmp_path)
+    assert process.job["region"] is None
+    logic.cancel()
+
+    photo = np.asarray(Image.open(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png").convert("RGB"))
+    library = tmp_path / "lib"
+    (library / "pseudo").mkdir(parents=True)
+    for region, picture in (("chest", photo), ("abdomen", photo[:, ::-1])):
+        Image.fromarray(np.ascontiguousarray(picture)).save(library / "pseudo" / f"{region}.png")
+        (library / "pseudo" / f"{region}.png.json").write_text(json.dumps(
+            {"set": "pseudo", "tags": {"modality": "CT", "region": region}}))
+    index_library(library)
+    mrml.write_volume_node(small_ct, tmp_path / "in.nrrd")
+    for region in ("chest", "abdomen"):
+        stream = io.StringIO()
+        run_job({"input": str(tmp_path / "in.nrrd"), "output": str(tmp_path / f"{region}.nrrd"), "library": str(library),
+                 "options": Options(mode="preview", device="cpu", size=64).check().as_dict(), "region": region}, stream)
+        reference = json.loads(stream.getvalue().strip().splitlines()[-1])["report"]["reference"]
+        assert Path(reference["path"]).name == f"{region}.png" and reference["reference_tags"]["region"] == region
+        assert reference["why"].startswith(f"region {region} (given by the user")
+
+
+def test_panel_default_library_folder_is_the_command_lines(monkeypatch, tmp_path):
+    from MedColorModuleLib.ColorizationLogic import defaultLibraryFolder
+    from MedColorLib.reference.default_library import default_library_dir
+
+    monkeypatch.setenv("MEDCOLOR_LIBRARY", str(tmp_path / "shared-library"))
+    assert defaultLibraryFolder() == default_library_dir() == tmp_path / "shared-library"
+    monkeypatch.delenv("MEDCOLOR_LIBRARY")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert defaultLibraryFolder() == default_library_dir() == tmp_path / ".medcolor" / "library"

@@ -3,7 +3,7 @@
 ``qt`` (QTimer, QPixmap), ``slicer.i18n``, the .ui widgets, the parameter node, the logic, the installer and
 slicer.util's dialogs are replaced by recording fakes; slicer.util.VTKObservationMixin and the MRML scene
 are the real slicer-core ones, and the fake parameter node dispatches its observers through a real vtkObject
-(VTK's priority order). What is checked (issue 12 points 4, 9, 11, the weights choice, issue 21 points 10-11):
+(VTK's priority order). What is checked (issue 12 points 4, 9, 11, the weights choice, issue 21 points 10-11, issue 20's region field):
 a run that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
 modal busy cursor; an unset weights file is refused before anything is installed or started; unset paths
 show empty fields; the reference thumbnail is read once per file.
@@ -12,6 +12,7 @@ show empty fields; the reference thumbnail is read once per file.
 from __future__ import annotations
 
 import contextlib
+import json
 import importlib
 import sys
 import types
@@ -98,6 +99,7 @@ class FakeParameterNode:
     def __init__(self, **fields):
         defaults = dict(inputVolume=object(), outputVolume=None, referenceSource=SimpleNamespace(value="automatic"),
                         referenceFile=Path("."), referenceNode=None, librarySet="pseudo", libraryFolder=Path("."),
+                        region="auto",
                         windowPreset="auto", weights=SimpleNamespace(value="auto"), weightsFile=Path("."),
                         showIn3D=True, preset3D="endoscopy", mode="preview", device="cpu", size=64, seed=0, customIterations=False,
                         iterationsStage1=1, iterationsStage2=1, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
@@ -356,3 +358,30 @@ def test_fly_through_hands_scan_and_colour_to_the_logic_and_says_so(widget_modul
 def test_fly_through_disabled_without_a_scan(widget_module):
     widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=None))
     assert not widget.ui.flyThroughButton.enabled
+
+
+def test_region_field_goes_to_the_job_and_the_reference_why_is_shown(widget_module, monkeypatch, tmp_path):
+    """The panel's body region (parameter node field "region") is passed as the job's region for the automatic
+    reference; a finished run shows which reference was used and why, under the thumbnail."""
+    monkeypatch.setattr(widget_module, "ensureLibrary", lambda folder: Path("/library"))
+    widget, logic, node = make(widget_module, FakeParameterNode(region="pelvis"), FakeInstall(imagenetCached=True))
+    widget.onApplyButton()
+    assert logic.started[-1][1]["region"] == "pelvis" and widget.ui.referenceWhyLabel.text == ""
+    logic.running = False
+    node.region = "auto"
+    widget.onApplyButton()
+    assert logic.started[-1][1]["region"] is None
+    logic.running = False
+    node.region = "liver"
+    with pytest.raises(MedColorError, match="not a body region"):
+        widget.onApplyButton()
+    assert len(logic.started) == 2
+    used = tmp_path / "body_ct_pelvis_iliac_body.png"
+    used.write_bytes(b"a picture")
+    why = "region pelvis (given by the user (--region)), modality CT; nearest by D-hash (median distance 20, ...)"
+    output = FakeOutput()
+    output.SetAttribute("MedColor.reference", json.dumps({"path": str(used), "why": why}))
+    widget._onFinished(output)
+    assert widget.ui.referenceWhyLabel.text == f"Reference body_ct_pelvis_iliac_body.png: {why}"
+    widget._onFinished(FakeOutput())  # a pinned reference: no library provenance, nothing to explain
+    assert widget.ui.referenceWhyLabel.text == ""
