@@ -48,11 +48,12 @@ def tissue_table(values: np.ndarray, rgba: np.ndarray, modality: str) -> dict[st
     return table
 
 
-def check_acceptance(table: dict[str, dict]) -> dict[str, bool | None]:
+def check_acceptance(table: dict[str, dict], contrast: bool = True) -> dict[str, bool | None]:
     """Issue 20's targets on a CT table: fat hue 60-100, soft tissue hue 20-60, their hues >= 20 apart,
-    contrast blood hue 0-50 with chroma >= 20 (where present), bone chroma <= 15. None: class absent."""
+    contrast blood hue 0-50 with chroma >= 20 (where present: ``contrast=False`` for a scan without contrast
+    agent, whose 100..250 HU voxels are bone and cartilage), bone chroma <= 15. None: class absent."""
     get = lambda prefix: next((v for k, v in table.items() if k.startswith(prefix) and "L" in v), None)  # noqa: E731
-    fat, soft, blood, bone = get("fat"), get("soft"), get("contrast"), get("bone")
+    fat, soft, blood, bone = get("fat"), get("soft"), get("contrast") if contrast else None, get("bone")
     hue_in = lambda c, lo, hi: None if c is None else c["hue"] is not None and lo <= c["hue"] <= hi  # noqa: E731
     apart = None if fat is None or soft is None or None in (fat["hue"], soft["hue"]) else \
         abs(fat["hue"] - soft["hue"]) >= 20

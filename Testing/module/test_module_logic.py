@@ -394,8 +394,9 @@ def test_panel_region_reaches_the_job_and_the_worker_retrieves_within_it(app, sm
     mrml.write_volume_node(small_ct, tmp_path / "in.nrrd")
     for region in ("chest", "abdomen"):
         stream = io.StringIO()
-        run_job({"input": str(tmp_path / "in.nrrd"), "output": str(tmp_path / f"{region}.nrrd"), "library": str(library),
-                 "options": Options(mode="preview", device="cpu", size=64).check().as_dict(), "region": region}, stream)
+        run_job({"input": str(tmp_path / "in.nrrd"), "output": str(tmp_path / f"{region}.nrrd"),
+                 "library": str(library), "region": region,
+                 "options": Options(mode="preview", device="cpu", size=64).check().as_dict()}, stream)
         reference = json.loads(stream.getvalue().strip().splitlines()[-1])["report"]["reference"]
         assert Path(reference["path"]).name == f"{region}.png" and reference["reference_tags"]["region"] == region
         assert reference["why"].startswith(f"region {region} (given by the user")

@@ -3,8 +3,8 @@
 ``qt`` (QTimer, QPixmap), ``slicer.i18n``, the .ui widgets, the parameter node, the logic, the installer and
 slicer.util's dialogs are replaced by recording fakes; slicer.util.VTKObservationMixin and the MRML scene
 are the real slicer-core ones, and the fake parameter node dispatches its observers through a real vtkObject
-(VTK's priority order). What is checked (issue 12 points 4, 9, 11, the weights choice, issue 21 points 10-11, issue 20's region field):
-a run that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
+(VTK's priority order). What is checked (issue 12 points 4, 9, 11, the weights choice, issue 21 points 10-11,
+issue 20's region field): a run that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
 modal busy cursor; an unset weights file is refused before anything is installed or started; unset paths
 show empty fields; the reference thumbnail is read once per file.
 """
