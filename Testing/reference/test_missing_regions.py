@@ -61,3 +61,16 @@ def test_with_the_npm_packages_the_region_has_its_own_reference(abdomen_ct, tmp_
     _, info = resolve_reference(abdomen_ct, library=library, region=region)
     assert info["reference_tags"]["region"] == region and info["why"].startswith(f"region {region}")
     assert body_slices.absence(region, "CT") is None
+
+
+def test_run_sh_installs_each_npm_package_the_library_reads_at_the_hinted_version():
+    """CI (.ci/run -> run.sh) must build the same library as a developer: every npm slice's package is installed
+    by run.sh, at the version the build notes tell a user to install."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "run.sh").read_text()
+    for item in (s for s in body_slices.SLICES if s.registry == "npm"):
+        pinned = re.search(rf"\b{re.escape(item.package)}@(\d+\.\d+\.\d+)", script)
+        assert pinned, f"run.sh does not install npm {item.package}"
+        assert f"{item.package}@{pinned.group(1)}" in body_slices.install_hint(item)
