@@ -28,6 +28,7 @@ from MedColorLib.io.hashing import sha256_file
 from MedColorLib.reference.dhash import dhash, hash_to_hex, hex_to_hash
 from MedColorLib.errors import MedColorError, short_reason
 from MedColorLib.io.images import DICOM_SUFFIXES, RASTER_SUFFIXES, load_reference
+from MedColorLib.io.paths import check_regular_file
 
 INDEX_NAME = "medcolor-library.json"
 FORMAT = "medcolor-library"
@@ -112,6 +113,7 @@ def _index_one(root: Path, path: Path, by_path: Mapping[str, Entry], by_sha: Map
                defaults: Mapping[str, str]) -> Entry:
     """Index entry for one image: reuse hash and metadata when its bytes are unchanged."""
     rel = path.relative_to(root).as_posix()
+    check_regular_file(path, "image")  # a FIFO would block the hash, a broken link would raise
     sha = sha256_file(path)
     old = by_path.get(rel) if by_path.get(rel) and by_path[rel].sha256 == sha else by_sha.get(sha)
     meta = _default_meta(rel, defaults)
