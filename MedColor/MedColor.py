@@ -147,7 +147,7 @@ class MedColorParameterNode:
     weights: Weights = Weights.Automatic
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
-    size: Annotated[int, WithinRange(32, 1024)] = 224
+    size: Annotated[int, WithinRange(48, 1024)] = 224
     customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume 100+100)
     iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000
     iterationsStage2: Annotated[int, WithinRange(0, 5000)] = 1000

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from MedColorLib.errors import MedColorError
+from MedColorLib.io.paths import one_line
 
 
 def add_commands(sub) -> None:
@@ -86,4 +87,4 @@ def _parse_tags(items: list[str]) -> dict[str, str]:
 def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
     """One warning line per skipped image on stderr."""
     for path, reason in skipped:
-        print(f"medcolor: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(one_line(f"medcolor: warning: skipped {path}: {reason}"), file=sys.stderr)
