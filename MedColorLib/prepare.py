@@ -168,7 +168,8 @@ def choose_window(volume: Volume, window: str | tuple[float, float] | None = Non
     if is_ct(volume):
         return (*CT_PRESETS[DEFAULT_CT_PRESET], DEFAULT_CT_PRESET)
     low, high = robust_range(volume.array)
-    check_window(low, high, "the intensities")
+    source = volume.metadata.get("source") if isinstance(volume.metadata, dict) else None
+    check_window(low, high, f"the intensities of {source or 'the volume'}")
     return low, high, f"percentiles {MR_PERCENTILES[0]:g}-{MR_PERCENTILES[1]:g}"
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from MedColorLib.cli import validate
 from MedColorLib.options import DEVICES, EVALUATION_LIMITS, FINETUNE_LIMITS
@@ -58,12 +60,27 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                  "seed": args.seed, "finetuned": args.finetuned}
     config = load_config(args.config, overrides)
     validate.require_device(config["settings"].device)
+    check_report_place(config, args.out, args.name)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     command = "medcolor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else \
         f"medcolor evaluate {args.config}"
     paths = run_evaluate_logged(config, args.out, args.name, command, log)
     print(f"wrote {paths['markdown']}, {paths['json']} and montages in {paths['folder']}")
     return 0
+
+
+def check_report_place(config: dict, out: str, name: str) -> None:
+    """--name is a plain file name, and <out>/<name>.md and <out>/<name>/ hold none of the evaluation's inputs
+    (the report and its montages would replace them)."""
+    from MedColorLib.errors import MedColorError
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise MedColorError(f"--name {name!r} must be a plain file name (letters, digits, '.', '_', '-')")
+    markdown, folder = (Path(out) / f"{name}.md").resolve(), (Path(out) / name).resolve()
+    inputs = [Path(config["source"])] + [e[k] for e in config["pairs"] + config["volumes"] for k in ("target", "reference")]
+    for path in inputs:
+        real = Path(path).resolve()
+        if real == markdown or real == folder or folder in real.parents:
+            raise MedColorError(f"--out {out} --name {name} would write over the input {path}; choose another place")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:

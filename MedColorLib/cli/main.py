@@ -78,10 +78,11 @@ def dispatch(argv: list[str]) -> int:
 
 
 def _tolerant_stdout() -> None:
-    """A file name that is not UTF-8 is printed escaped, never raised as UnicodeEncodeError after the work."""
-    for stream in (sys.stdout, sys.stderr):
+    """A file name that is not UTF-8 is printed with its own bytes (stdout, as ls does) or escaped (stderr),
+    never raised as UnicodeEncodeError after the work is done."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
         try:
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors=errors)
         except (AttributeError, ValueError):  # a replaced stream (tests, pipes of other kinds)
             pass
 

@@ -222,7 +222,7 @@ def _source(where: str, raw) -> None:
         if key in raw:
             string(f"{where}.{key}", raw[key])
     if "mm" in raw:
-        whole(f"{where}.mm", raw["mm"], (1, 100))
+        whole(f"{where}.mm", raw["mm"], (-200, 200))  # a plane of MNI space, in mm
     if "crop" in raw:
         crop = items(f"{where}.crop", raw["crop"])
         if len(crop) != 4:

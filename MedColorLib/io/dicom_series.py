@@ -50,17 +50,26 @@ def looks_dicom(path: Path) -> bool:
 
 
 def check_all_in_series(folder: Path, files: list[Path], in_series: set[Path]) -> None:
-    """Every DICOM-looking file of the folder is in one of the series SimpleITK found (else it is broken)."""
+    """Every DICOM image of the folder is in one of the series SimpleITK found: an image it left out is broken
+    (a file that is not DICOM at all too). Objects without an image (DICOMDIR, reports, presentation states)
+    are not slices and stay out."""
     for path in files:
-        if path not in in_series and looks_dicom(path):
-            raise MedColorError(f"{path} in {folder} is not a readable DICOM slice ({_why_unreadable(path)}); "
-                                "replace or remove it")
+        if path in in_series or not looks_dicom(path):
+            continue
+        why = _why_left_out(path)
+        if why:
+            raise MedColorError(f"{path} in {folder} is not a readable DICOM slice ({why}); replace or remove it")
 
 
-def _why_unreadable(path: Path) -> str:
+def _why_left_out(path: Path) -> str | None:
+    """Why SimpleITK left an image out of every series; None for a DICOM object that is no image."""
     ds = _dataset(path, strict=False)
     if ds is None:
         return "not DICOM"
+    if len(ds) == 0:  # pydicom gives up on a file cut inside its pixel data
+        return "its data set is cut off or unreadable"
+    if not _has_pixels(ds) and not ("Rows" in ds and "Columns" in ds):
+        return None
     try:
         _check_slice(path, ds)
     except MedColorError as err:

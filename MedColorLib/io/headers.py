@@ -43,7 +43,16 @@ def read_header(path: str | Path) -> Header | None:
         return None
     with open(path, "rb") as f:
         head = f.read(MAX_HEADER_BYTES)
+    if _misnamed(path, head, kind):
+        return None
     return _nrrd(path, head) if kind == "nrrd" else _meta(path, head)
+
+
+def _misnamed(path: Path, head: bytes, kind: str) -> bool:
+    """A file named .nrrd/.mha that is something else (SimpleITK picks its reader by content)."""
+    if kind == "nrrd":
+        return not head.startswith(b"NRRD000")
+    return b"ElementDataFile" not in head[:MAX_HEADER_BYTES] and b"elementdatafile" not in head.lower()
 
 
 def data_files(path: str | Path) -> list[Path]:
@@ -72,8 +81,6 @@ def _lines(head: bytes) -> list[tuple[str, int]]:
 
 
 def _nrrd(path: Path, head: bytes) -> Header:
-    if not head.startswith(b"NRRD000"):
-        raise MedColorError(f"{path} is not a NRRD file (it does not start with NRRD000x); give a valid file")
     lines = _lines(head)
     fields: dict[str, str] = {}
     for n, (line, end) in enumerate(lines[1:], 1):
@@ -82,8 +89,8 @@ def _nrrd(path: Path, head: bytes) -> Header:
         if line.startswith("#") or ":=" in line.split(": ", 1)[0]:
             continue
         key, sep, value = line.partition(": ")
-        if not sep:
-            raise MedColorError(f"{path}: header line {n + 1} is not 'field: value'; fix the header")
+        if not sep:  # not a field: SimpleITK judges the header
+            continue
         key = key.strip().lower()
         fields[key] = value.strip()
         if key in ("data file", "datafile"):
@@ -97,9 +104,7 @@ def _meta(path: Path, head: bytes) -> Header:
     lines = _lines(head)
     for n, (line, end) in enumerate(lines):
         key, sep, value = line.partition("=")
-        if not sep:
-            if line.strip():
-                raise MedColorError(f"{path}: header line {n + 1} is not 'Key = Value'; give a valid MetaImage file")
+        if not sep:  # not a field: SimpleITK judges the header
             continue
         key = key.strip().lower()
         fields[key] = value.strip()

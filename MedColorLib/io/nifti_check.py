@@ -36,7 +36,8 @@ def check_nifti(path: Path, chunk_bytes: int = 1 << 22) -> None:
 
     import nibabel as nib
 
-    gzipped = path.name.lower().endswith(".gz")
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"  # by content: a plain NIfTI named .nii.gz is read as it is
     try:
         with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
             header = nib.Nifti1Header.from_fileobj(f, check=False)  # unchecked: nibabel turns pixdim 0 into 1

@@ -81,6 +81,8 @@ def _expected_bytes(header: Header) -> int | None:
 
 def _nrrd_type_size(name: str, block: str) -> int | None:
     name = " ".join(name.lower().split())
+    if not name:
+        return None
     if name == "block":
         return int(block) if block.isdigit() else None
     bits = re.fullmatch(r"u?int(8|16|32|64)(_t)?", name)

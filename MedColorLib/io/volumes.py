@@ -91,7 +91,10 @@ def _read_file(path: Path) -> tuple[object, dict]:
 
 def _itk_reason(err: BaseException, printed: list[str]) -> str:
     """The reason of a SimpleITK failure: its message, or what it printed when the message says nothing."""
-    text = re.sub(r"^ITK ERROR: \w+\(0x[0-9a-fA-F]+\):\s*", "", _first_line(err))
+    text = re.sub(r"^(ITK ERROR: )?\w+ ?\(0x[0-9a-fA-F]+\):\s*", "", _first_line(err))
+    teem = [ln.split(": ", 1)[-1] for ln in str(err).splitlines() if ln.startswith("[nrrd]")]
+    if text.endswith(":") and teem:  # the NRRD reader's own reason follows on its lines
+        return text + " " + next((ln for ln in teem if "parsing" in ln), teem[-1])
     if printed and (not text or text.lower().startswith(("reason: no such file", "could not read"))):
         return native_reason(printed)
     return text
@@ -173,6 +176,7 @@ def _first_line(err: BaseException) -> str:
     return short_reason(err)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_SPACING_MM = 1e4  # 10 m: a larger voxel is a broken header, not a scan
 MIN_SPACING_MM = 1e-6
 
@@ -230,6 +234,11 @@ def _check_array(array: np.ndarray, path: Path) -> None:
         raise MedColorError(f"{path} is empty; give a non-empty volume")
     if array.dtype.kind == "f" and not all_finite(array):
         raise MedColorError(f"{path} contains NaN or infinite voxels; fix or mask them first")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+        low, high = float(array.min()), float(array.max())
+        if max(abs(low), abs(high), high - low) > FLOAT32_MAX:
+            raise MedColorError(f"{path} holds values {low:g}..{high:g}, beyond the float32 the colorization "
+                                "computes in (+-3.4e38); rescale the volume first")
 
 
 def all_finite(array: np.ndarray, slab_voxels: int = 1 << 22) -> bool:

@@ -210,8 +210,13 @@ def write_index(library: Library) -> Path:
     target = library.index_path
     if not os.access(library.root, os.W_OK):  # read-only file system or no permission: say so before writing
         raise MedColorError(f"cannot write {target}: the library folder {library.root} is not writable")
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8 travels as \udcXX escapes (json.loads restores it)
+        data = (json.dumps(doc, indent=1) + "\n").encode("ascii")
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_bytes(data)
     return target
 
 
