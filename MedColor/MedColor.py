@@ -2,6 +2,7 @@ import enum
 import logging
 import pathlib
 import sys
+import unittest
 from typing import Annotated
 
 import slicer
@@ -29,7 +30,7 @@ class MedColor(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["MedColor developers"]
         self.parent.helpText = _("""
-Turns a grayscale CT or MRI volume into an RGBA colour volume whose colours come from a colour reference
+Turns a grayscale CT or MRI volume into an RGB colour volume whose colours come from a colour reference
 (an anatomical cryosection photograph, or any colour picture) while the anatomy (luminance) stays the input's.
 <p>How to use: load a CT/MRI (or the MedColor sample from Sample Data), select it as <b>Input volume</b>,
 choose a reference (automatic, an image file, or a colour image already in the scene), a mode
@@ -126,7 +127,7 @@ class Weights(enum.Enum):
 class MedColorParameterNode:
     """Everything the panel shows; engine settings map to MedColorLib.options.Options (paper defaults).
 
-    inputVolume/outputVolume - grayscale input, RGBA output (created when empty).
+    inputVolume/outputVolume - grayscale input, RGB colour output (created when empty).
     referenceSource/referenceFile/referenceNode - where the colours come from.
     librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: ~/.medcolor/library).
     windowPreset/windowMin/windowMax - intensity window: auto, a CT preset, or custom (HU/MR units).
@@ -240,10 +241,16 @@ class MedColorTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_rejects_bad_input_without_changing_scene()
-        self.setUp()
-        self.test_colorizes_synthetic_volume()
+        """Each test on a clear scene. Reload and Test shows whatever escapes here as an error, so a skip is
+        reported with its reason instead (ScriptedLoadableModuleWidget.onReloadAndTest)."""
+        for test in (self.test_rejects_bad_input_without_changing_scene, self.test_colorizes_synthetic_volume):
+            self.setUp()
+            try:
+                test()
+            except unittest.SkipTest as exc:
+                logging.warning("MedColorTest: %s skipped: %s", test.__name__, exc)
+                slicer.util.infoDisplay(_("MedColor test skipped: {reason}").format(reason=exc),
+                                        windowTitle=_("MedColor"))
 
     def _phantom(self):
         import numpy as np
@@ -290,7 +297,8 @@ class MedColorTest(ScriptedLoadableModuleTest):
         logic = MedColorLogic()
         outputNode = logic.process(inputNode, options=options, reference=self._reference(), window=(-200.0, 300.0))
         self.assertTrue(outputNode.IsA("vtkMRMLVectorVolumeNode"))
-        self.assertEqual(outputNode.GetImageData().GetNumberOfScalarComponents(), 4)
+        self.assertEqual(outputNode.GetImageData().GetNumberOfScalarComponents(), 3)  # slice views would darken RGBA
+        self.assertEqual(outputNode.GetVoxelVectorType(), slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGB)
         self.assertTrue((mrml.ijk_to_ras(outputNode) == mrml.ijk_to_ras(inputNode)).all())
         self.assertEqual(outputNode.GetDisplayNode().GetWindowLevelMax(), 255)
         self.assertIsNotNone(outputNode.GetAttribute("MedColor.mode"))

@@ -11,8 +11,9 @@ from MedColorLib.errors import MedColorError
 MODES = ("paper", "volume", "preview")
 DEVICES = ("auto", "cpu", "cuda")
 INITS = ("correspondence", "input", "noise")
-# paper: the paper's schedule per slice; volume: key slices only, warm L-BFGS converges in far fewer
-# steps (see bench/bench_volume.py); preview: no optimisation at all
+# paper: the paper's schedule per slice; volume: the deep-feature correspondence alone on the key slices,
+# and with refine=True 100 + 100 steps from it (warm L-BFGS converges in far fewer steps; measured against
+# the truth, the steps do not improve the colours: docs/performance.md); preview: no network at all
 DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0, 0)}
 # the accepted values of every setting, (low, high) inclusive; the CLI's parser types use the same table
 # size: the style swap's 3x3 patches need a 3x3 conv5_1 map (48 px in); above 2048 px VGG19's activations
@@ -63,6 +64,7 @@ class Options:
     device: str = "auto"
     size: int = 224                 # optimisation size (paper: 224)
     iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default
+    refine: bool = False            # volume mode: the paper's loss stack after the correspondence on the key slices
     key_slices: int = 4             # volume/preview: slices optimised with the full loss
     smooth_passes: int = 1          # volume/preview: [1,2,1] passes over the key grids along the slice axis
     optimizer: str = "lbfgs"        # "lbfgs" | "adam"
@@ -84,8 +86,13 @@ class Options:
             raise MedColorError(f"weights must be a name or a path, got {self.weights!r}")
         for name in ("size", "key_slices", "smooth_passes", "seed", "k"):
             check_int(name, getattr(self, name))
+        if not isinstance(self.refine, bool):
+            raise MedColorError(f"refine must be true or false, got {self.refine!r}")
+        if self.refine and self.mode == "preview":
+            raise MedColorError("preview mode uses no network, so there is nothing to refine; use --mode volume")
         if self.iterations is None:
-            self.iterations = DEFAULT_ITERATIONS[self.mode]
+            refined = self.mode == "paper" or self.refine
+            self.iterations = DEFAULT_ITERATIONS[self.mode] if refined else (0, 0)
         if isinstance(self.iterations, (str, bytes)) or not hasattr(self.iterations, "__len__") or len(self.iterations) != 2:
             raise MedColorError(f"iterations must be two counts (stage 1, stage 2), got {self.iterations!r}")
         for n in self.iterations:

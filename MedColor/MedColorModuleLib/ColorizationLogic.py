@@ -123,8 +123,11 @@ def libraryFolderFromParameters(p: Any) -> Path | None:
 def ensureLibrary(folder: Path | None = None) -> Path:
     """The library folder, building MedColor's default library there on first use (no download)."""
     from MedColorLib.reference.index import INDEX_NAME
-    from MedColorLib.reference.default_library import build_default_library
-    folder = Path(folder) if folder else defaultLibraryFolder()
+    from MedColorLib.reference.default_library import build_default_library, ensure_default_library
+    if not folder:  # the per-user default: built once, rebuilt when MedColor's default library grows
+        ensure_default_library(defaultLibraryFolder(), note=lambda line: logging.warning("MedColor: %s", line))
+        return defaultLibraryFolder()
+    folder = Path(folder)
     if not (folder / INDEX_NAME).is_file():
         library = build_default_library(folder)
         for target, why in library.skipped:  # e.g. nilearn missing: the pseudo set is smaller, say so
@@ -211,8 +214,10 @@ class ColorizationLogic:
         try:
             job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
                                  window)
+            # cwd: ``python -m`` puts the working directory first on sys.path, and Slicer's may hold anything
             self._process.start([self._pythonExecutable, "-m", "MedColorLib.slicer.worker", str(folder / "job.json")],
-                                env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"))
+                                env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"),
+                                cwd=str(folder))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -222,7 +227,9 @@ class ColorizationLogic:
         job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
                "output": str(folder / "output.nrrd"), "options": options.as_dict(),
                "reference": None, "library": str(library) if library else None, "library_set": librarySet,
-               "window": list(window) if isinstance(window, tuple) else window}
+               "window": list(window) if isinstance(window, tuple) else window,
+               "modality": mrml.dicom_modality(inputNode) or None,
+               "rgb": True}  # the scene gets RGB: mrml.without_alpha
         if reference is not None:
             np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))
             job["reference"] = str(folder / "reference.npy")
@@ -234,6 +241,7 @@ class ColorizationLogic:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (libraryPath(), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONIOENCODING"] = "utf-8"  # the pipe is read as UTF-8 (Windows would write the ANSI code page)
         if options.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = "-1"
         return env
@@ -298,19 +306,35 @@ class ColorizationLogic:
             if event is None or "error" in event:
                 raise MedColorError(event["error"] if event else self._workerFailure(job))
             node = self._store(job, event)
-        except (MedColorError, CancelledError, OSError) as exc:
-            logging.error("MedColor: %s", exc)
-            self.errorOccurred.emit(str(exc))
+        except Exception as exc:  # a timer slot: anything that escapes here is lost without a dialog
+            self._reportFailure(exc)
         else:
             self.finished.emit(node)
         finally:
             self._cleanUp(job)
 
+    def _reportFailure(self, exc: Exception) -> None:
+        """One line for the user (errorOccurred); the traceback of anything unexpected goes to the log."""
+        expected = isinstance(exc, (MedColorError, CancelledError, OSError))
+        if expected:
+            message = str(exc)
+        elif isinstance(exc, MemoryError):
+            message = ("not enough memory to load the result into the scene: close other volumes, or colorize a "
+                       "smaller or cropped volume")
+        else:
+            message = f"loading the result failed: {type(exc).__name__}: {exc}"
+        logging.error("MedColor: %s", message, exc_info=not expected)
+        self.errorOccurred.emit(message)
+
     def _store(self, job: _Job, event: dict):
         if job.inputNode.GetScene() is None:
             raise MedColorError("the input volume was removed from the scene during the run")
-        rgba = mrml.read_color_array(event["result"])
-        return mrml.store_result(job.inputNode, rgba, event.get("report"), job.outputNode, job.name)
+        outputNode = job.outputNode
+        if outputNode is not None and outputNode.GetScene() is None:  # deleted meanwhile: never fill a dangling node
+            logging.warning("MedColor: the output volume was removed during the run; the result goes to a new volume")
+            outputNode = None
+        image = mrml.read_color_image(event["result"])  # one copy in memory: the file's voxels become the node's
+        return mrml.store_result(job.inputNode, image, event.get("report"), outputNode, job.name)
 
     def _workerFailure(self, job: _Job) -> str:
         code = self._process.returnCode()

@@ -7,6 +7,7 @@ outcome. Dialogs live here only; the logic reports through signals.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import qt
 import vtk
@@ -25,6 +26,7 @@ from .InstallLogic import InstallLogic, unsupportedReason
 WEIGHTS_CHOICE_ATTRIBUTE = "MedColor.weightsChoice"  # the panel's choice; MedColor.weights says what was used
 
 POLL_MILLISECONDS = 200
+PATH_FIELDS = ("referenceFile", "libraryFolder", "weightsFile")  # each bound to the <name>PathLineEdit
 
 
 class Widget(VTKObservationMixin):
@@ -38,6 +40,8 @@ class Widget(VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._weightsChoice: str | None = None
+        self._thumbnails: dict[tuple[str, int], object] = {}  # (path, mtime) -> scaled pixmap
+        self._thumbnailShown: tuple[str, int] | None = None
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_MILLISECONDS)
         self._timer.connect("timeout()", self._poll)
@@ -92,6 +96,7 @@ class Widget(VTKObservationMixin):
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._blankUnsetPaths)
 
     def setParameterNode(self, parameterNode) -> None:
         self._disconnectParameterNode()
@@ -99,7 +104,10 @@ class Widget(VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            # below the GUI connector's priority 0, so it runs after the connector has written the paths
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._blankUnsetPaths, priority=-1.0)
             self._updateGui()
+            self._blankUnsetPaths()
 
     def _updateGui(self, caller=None, event=None) -> None:
         p = self._parameterNode
@@ -115,6 +123,16 @@ class Widget(VTKObservationMixin):
             return
         self.ui.applyButton.enabled = p.inputVolume is not None
         self.ui.applyButton.toolTip = _("Colorize the input volume") if p.inputVolume else _("Select an input volume")
+
+    def _blankUnsetPaths(self, caller=None, event=None) -> None:
+        """Show an unset path as an empty field: the wrapper writes its default Path() as "." (``str(Path())``)."""
+        for name in PATH_FIELDS:
+            lineEdit = getattr(self.ui, name + "PathLineEdit", None)
+            if lineEdit is not None and pathOrNone(getattr(self._parameterNode, name, None)) is None \
+                    and lineEdit.currentPath:
+                wasBlocked = lineEdit.blockSignals(True)  # the parameter keeps Path('.'): nothing to write back
+                lineEdit.currentPath = ""
+                lineEdit.blockSignals(wasBlocked)
 
     def _setRowVisible(self, name: str, shown: bool) -> None:
         """Show or hide a form row: its label ``<name>Label`` and its field (selector/line edit/widget)."""
@@ -240,12 +258,19 @@ class Widget(VTKObservationMixin):
             self.ui.statusLabel.text = _("Added to the user library: {path}").format(path=target)
 
     def _showThumbnail(self, path) -> None:
-        """The chosen reference image, 128 px high, under the library settings (Qt only)."""
-        pixmap = qt.QPixmap(str(path)) if path else qt.QPixmap()
-        if pixmap.isNull():
+        """The chosen reference image, 128 px high, under the library settings; read once per file version."""
+        key = (str(path), Path(path).stat().st_mtime_ns) if path and Path(path).is_file() else None
+        if key is not None and key == self._thumbnailShown:
+            return  # _updateGui runs on every parameter change
+        self._thumbnailShown = key
+        if key is not None and key not in self._thumbnails:
+            pixmap = qt.QPixmap(key[0])
+            self._thumbnails[key] = None if pixmap.isNull() else pixmap.scaledToHeight(128)
+        thumbnail = self._thumbnails.get(key) if key is not None else None
+        if thumbnail is None:
             self.ui.referenceThumbnailLabel.text = _("(the chosen reference is shown here)")
             return
-        self.ui.referenceThumbnailLabel.setPixmap(pixmap.scaledToHeight(128))
+        self.ui.referenceThumbnailLabel.setPixmap(thumbnail)
 
     def onShowIn3DButton(self) -> None:
         self._showIn3D(self._parameterNode.outputVolume)

@@ -32,15 +32,17 @@ from MedColorLib.options import Options  # noqa: E402
 
 
 class FakeProcess:
-    """Stands in for WorkerProcess: on start, writes a colour output like the worker and queues its events."""
+    """Stands in for WorkerProcess: on start, writes a colour output like the worker and queues its events.
+
+    It writes RGBA whatever the job's "rgb" says (an older worker's file): the logic must still put RGB in the scene."""
 
     def __init__(self, fail: str | None = None, finishAtOnce: bool = True) -> None:
         self.fail, self.finishAtOnce = fail, finishAtOnce
-        self.args, self.env, self.killed, self.running = None, None, False, False
+        self.args, self.env, self.cwd, self.killed, self.running = None, None, None, False, False
         self._events: list[dict] = []
 
-    def start(self, args, env=None, stderrPath=None):
-        self.args, self.env, self.running = args, env, True
+    def start(self, args, env=None, stderrPath=None, cwd=None):
+        self.args, self.env, self.cwd, self.running = args, env, cwd, True
         job = json.loads(Path(args[-1]).read_text())
         self.job = job
         self._events = [{"stage": "slices", "done": i, "total": 2, "message": f"slice {i}"} for i in (1, 2)]
@@ -115,14 +117,17 @@ def test_worker_run_creates_colour_node_with_provenance(app, ct_node):
     count = app.scene.GetNumberOfNodes()
     logic.start(ct_node, None, Options(mode="preview", device="cpu"), window=(-200.0, 300.0))
     assert process.args[:3] == ["python-for-test", "-m", "MedColorLib.slicer.worker"]
-    assert process.env["CUDA_VISIBLE_DEVICES"] == "-1"
+    assert process.env["CUDA_VISIBLE_DEVICES"] == "-1" and process.env["PYTHONIOENCODING"] == "utf-8"
+    assert process.cwd == str(Path(process.args[-1]).parent)  # the job folder, not Slicer's working directory
     assert process.job["window"] == [-200.0, 300.0] and process.job["options"]["mode"] == "preview"
+    assert process.job["rgb"] is True and process.job["modality"] is None  # a NIfTI has no DICOM Modality
     assert app.scene.GetNumberOfNodes() == count  # nothing added while it runs
     while logic.poll():
         pass
     assert [p.done for p in seen["progress"]] == [1, 2] and seen["errors"] == []
     node = seen["nodes"][0]
-    assert np.array_equal(mrml.array_from_node(node), process.rgba)
+    assert np.array_equal(mrml.array_from_node(node), process.rgba[..., :3])  # RGB: test_slice_view_colour.py
+    assert node.GetVoxelVectorType() == node.VoxelVectorTypeColorRGB
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(ct_node))
     assert node.GetAttribute("MedColor.seed") == "7"
     assert not Path(process.job["output"]).parent.exists()  # job folder removed
@@ -134,7 +139,7 @@ def test_worker_run_updates_given_output_node(app, ct_node):
     logic = ColorizationLogic(process=FakeProcess())
     volumes = app.scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode")
     node = logic.runAndWait(ct_node, output, Options(mode="preview"), pollSeconds=0)
-    assert node is output and output.GetImageData().GetNumberOfScalarComponents() == 4
+    assert node is output and output.GetImageData().GetNumberOfScalarComponents() == 3
     assert app.scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode") == volumes
     app.scene.RemoveNode(output)
 
@@ -260,7 +265,11 @@ def _zombie(pid: int) -> bool:
     return not status.exists() or "zombie" in status.read_text()
 
 
-def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
+def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman, tmp_path, monkeypatch):
+    # Slicer's working directory holds a broken MedColorLib: ``python -m`` would import it first (issue 21 point 7)
+    (tmp_path / "MedColorLib").mkdir()
+    (tmp_path / "MedColorLib" / "__init__.py").write_text("raise ImportError('the shadow in the working directory')\n")
+    monkeypatch.chdir(tmp_path)
     logic = ColorizationLogic(pythonExecutable=sys.executable)
     seen = collect(logic)
     options = Options(mode="preview", weights="random", device="cpu", size=64, iterations=(3, 2), seed=0)
@@ -270,7 +279,7 @@ def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
     assert app.scene.GetNumberOfNodes() > count
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(small_ct))
     rgba = mrml.array_from_node(node)
-    assert rgba.shape == mrml.array_from_node(small_ct).shape + (4,)
+    assert rgba.shape == mrml.array_from_node(small_ct).shape + (3,)
     assert node.GetAttribute("MedColor.seed") == "0" and node.GetAttribute("MedColor.weights")
     app.scene.RemoveNode(node)
 
