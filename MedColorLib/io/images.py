@@ -98,7 +98,7 @@ def _rescale(values: np.ndarray, path: Path, window: tuple[float, float] | None 
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MIN_SIDE = 16  # a reference smaller than this is useless to the engine
-MAX_REFERENCE_SIDE = 1024  # px: a larger reference is downsampled first (the engine works at a few hundred px)
+MAX_REFERENCE_SIDE = 2048  # px: a larger reference is downsampled first (the largest optimisation size, options.LIMITS)
 GRAY_CHROMA = 30 / 255  # a pixel is coloured when max - min channel exceeds this
 GRAY_FRACTION = 0.005  # an image is gray when fewer pixels than this are coloured (JPEG noise, overlays)
 
@@ -118,8 +118,8 @@ def load_reference(path: str | Path) -> np.ndarray:
 
 
 def _downsampled(rgb: np.ndarray, side: int = MAX_REFERENCE_SIDE) -> np.ndarray:
-    """An (h, w, 3) float32 reference with its longer side cut to ``side`` px (Lanczos, per channel): the
-    engine works at a few hundred px, and a huge reference would only cost time."""
+    """An (h, w, 3) float32 reference (colour DICOM) with its longer side cut to ``side`` px (Lanczos, per
+    channel): the engine never works above that size, and a huge reference would only cost time."""
     h, w = rgb.shape[:2]
     if max(h, w) <= side:
         return rgb
@@ -159,7 +159,10 @@ def _read_rgb(path: Path) -> np.ndarray:
     img = _open_pil(path, draft=MAX_REFERENCE_SIDE)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         raise MedColorError(f"reference {path} is gray; a colour reference is needed")
-    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255
+    img = img.convert("RGB")
+    # shrunk as 8-bit RGB (integer reduce, then Lanczos): a float copy of an 8000 px picture would cost seconds
+    img.thumbnail((MAX_REFERENCE_SIDE, MAX_REFERENCE_SIDE), Image.LANCZOS, reducing_gap=2.0)
+    return np.asarray(img, dtype=np.float32) / 255
 
 
 def _open_pil(path: Path, draft: int | None = None) -> Image.Image:
