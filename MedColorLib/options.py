@@ -93,7 +93,8 @@ class Options:
         if self.iterations is None:
             refined = self.mode == "paper" or self.refine
             self.iterations = DEFAULT_ITERATIONS[self.mode] if refined else (0, 0)
-        if isinstance(self.iterations, (str, bytes)) or not hasattr(self.iterations, "__len__") or len(self.iterations) != 2:
+        counts = self.iterations
+        if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__") or len(counts) != 2:
             raise MedColorError(f"iterations must be two counts (stage 1, stage 2), got {self.iterations!r}")
         for n in self.iterations:
             check_int("iterations", n)

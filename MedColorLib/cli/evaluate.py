@@ -76,7 +76,8 @@ def check_report_place(config: dict, out: str, name: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise MedColorError(f"--name {name!r} must be a plain file name (letters, digits, '.', '_', '-')")
     markdown, folder = (Path(out) / f"{name}.md").resolve(), (Path(out) / name).resolve()
-    inputs = [Path(config["source"])] + [e[k] for e in config["pairs"] + config["volumes"] for k in ("target", "reference")]
+    entries = config["pairs"] + config["volumes"]
+    inputs = [Path(config["source"])] + [e[k] for e in entries for k in ("target", "reference")]
     for path in inputs:
         real = Path(path).resolve()
         if real == markdown or real == folder or folder in real.parents:

@@ -33,7 +33,8 @@ def add_commands(sub) -> None:
     p.add_argument("--set", default=None, metavar="NAME", help="only this set (pseudo, real or your own)")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                    help="only references with this tag, e.g. modality=MR (repeatable)")
-    p.add_argument("-k", type=validate.whole("k", (1, 100_000)), default=5, help="number of matches to print (default: 5)")
+    p.add_argument("-k", type=validate.whole("k", (1, 100_000)), default=5,
+                   help="number of matches to print (default: 5)")
     p.set_defaults(func=run_search)
 
 

@@ -42,7 +42,8 @@ def number(limits: tuple[float, float], what: str = "") -> Callable[[str], float
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{what or 'the value'} must be a finite number, got {text!r}")
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what or 'the value'} {value:g} is out of range {shown_range(low, high)}")
+            raise argparse.ArgumentTypeError(f"{what or 'the value'} {value:g} is out of range "
+                                             f"{shown_range(low, high)}")
         return value
 
     parse.__name__ = "float"

@@ -111,7 +111,8 @@ def _dataset(path: Path, strict: bool = True):
     except Exception as err:  # pydicom raises many types for broken files
         if not strict:
             return None
-        raise MedColorError(f"{path} is not a readable DICOM slice ({short_reason(err)}); replace or remove it") from None
+        raise MedColorError(f"{path} is not a readable DICOM slice ({short_reason(err)}); "
+                            "replace or remove it") from None
 
 
 def _has_pixels(ds) -> bool:
@@ -170,13 +171,14 @@ def _check_positions(slices: list) -> None:
     median = float(np.median(steps))
     for n, step in enumerate(steps):
         if step < max(MIN_STEP_MM, STEP_TOLERANCE * median):
-            raise MedColorError(f"{depth[n][1].name} and {depth[n + 1][1].name} in {depth[n][1].parent} are at the same "
-                                "position (a duplicated slice); remove one of them")
+            raise MedColorError(f"{depth[n][1].name} and {depth[n + 1][1].name} in {depth[n][1].parent} are at the "
+                                "same position (a duplicated slice); remove one of them")
     for n, step in enumerate(steps):
         if abs(step - median) > STEP_TOLERANCE * median:
             raise MedColorError(f"the slices of {depth[n][1].parent} are not evenly spaced: {step:.3g} mm between "
                                 f"{depth[n][1].name} and {depth[n + 1][1].name} where the others are {median:.3g} mm "
-                                "apart (a missing slice?); the series is refused, not resampled: give the complete series")
+                                "apart (a missing slice?); the series is refused, not resampled: give the complete "
+                                "series")
 
 
 def _floats(value) -> np.ndarray | None:

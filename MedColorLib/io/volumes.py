@@ -130,8 +130,9 @@ def _read_dicom_folder(folder: Path, series: str | None) -> tuple[object, dict]:
             raise MedColorError(f"{folder} mixes DICOM images of several sizes or series"
                                 f"{'' if uid else ' without a SeriesInstanceUID'}; put one series per folder, or "
                                 "choose one with --series UID when the files carry SeriesInstanceUIDs") from None
-        raise MedColorError(f"cannot read DICOM series {uid or '(no UID)'} in {folder}: "
-                            f"{undecodable(by_uid[uid]) or _itk_reason(failure, printed)}; replace or remove the file") from None
+        why = undecodable(by_uid[uid]) or _itk_reason(failure, printed)
+        raise MedColorError(f"cannot read DICOM series {uid or '(no UID)'} in {folder}: {why}; "
+                            "replace or remove the file") from None
     tag = lambda key: reader.GetMetaData(0, key).strip() if reader.HasMetaDataKey(0, key) else ""  # noqa: E731
     meta = {"modality": tag("0008|0060"), "series_uid": uid, "series_description": tag("0008|103e"),
             "dicom_files": str(len(by_uid[uid]))}

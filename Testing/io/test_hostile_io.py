@@ -103,7 +103,7 @@ def test_a_huge_reference_is_downsampled_first(t):
     from MedColorLib.io.images import MAX_REFERENCE_SIDE, load_reference
 
     path = t / "in" / "wide.png"
-    Image.open(hb.REF).convert("RGB").resize((5000, 2500), Image.BICUBIC).save(path)
+    Image.open(hb.REF).convert("RGB").resize((3000, 1500), Image.BICUBIC).save(path)
     rgb = load_reference(path)
     assert rgb.shape == (MAX_REFERENCE_SIDE // 2, MAX_REFERENCE_SIDE, 3) and rgb.dtype == np.float32
     full = np.asarray(Image.open(path), dtype=np.float32) / 255
