@@ -149,7 +149,8 @@ class MedColorParameterNode:
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     size: Annotated[int, WithinRange(48, 1024)] = 224
-    customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume 100+100)
+    customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume: none, 100+100 refined)
+    refine: bool = False  # volume mode: the paper's loss stack on the key slices after the correspondence
     iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000
     iterationsStage2: Annotated[int, WithinRange(0, 5000)] = 1000
     contentWeight: Annotated[float, WithinRange(0.0, 1e6)] = 1.0

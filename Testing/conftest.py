@@ -12,6 +12,20 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL_CT = ("ct", "totalseg_example_ct_sm.nii.gz")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_home_library(tmp_path_factory):
+    """Tests never build the per-user default library in the real home: MEDCOLOR_LIBRARY points to a temporary
+    folder for the whole session (a test that builds it pays once)."""
+    import os
+    previous = os.environ.get("MEDCOLOR_LIBRARY")
+    os.environ["MEDCOLOR_LIBRARY"] = str(tmp_path_factory.mktemp("default-library") / "library")
+    yield
+    if previous is None:
+        os.environ.pop("MEDCOLOR_LIBRARY", None)
+    else:
+        os.environ["MEDCOLOR_LIBRARY"] = previous
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():

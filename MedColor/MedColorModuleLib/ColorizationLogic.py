@@ -91,8 +91,9 @@ def optionsFromParameters(p: Any) -> Options:
     loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
                        swap=p.swapWeight, tv=p.tvWeight, match=p.matchWeight)
     iterations = (int(p.iterationsStage1), int(p.iterationsStage2)) if getattr(p, "customIterations", True) else None
+    refine = bool(getattr(p, "refine", False)) and _value(p.mode) == "volume"
     return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
-                   iterations=iterations, seed=int(p.seed), loss=loss).check()
+                   iterations=iterations, seed=int(p.seed), loss=loss, refine=refine).check()
 
 
 def weightsFromParameters(p: Any) -> str:

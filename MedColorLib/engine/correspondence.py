@@ -72,10 +72,10 @@ def principal_axes(keys: torch.Tensor, dims: int = MATCH_DIMS) -> tuple[torch.Te
 
 
 @torch.no_grad()
-def target_features(net: VGGFeatures, gray: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """gray (1, 1, H, W) -> (H * W, d) projected normalised features; one layer at full size at a time."""
-    size = tuple(gray.shape[-2:])
-    maps = net(gray.expand(-1, 3, -1, -1), MATCH_LAYERS)
+def target_features(maps: dict[str, torch.Tensor], size: tuple[int, int], mean: torch.Tensor,
+                    basis: torch.Tensor) -> torch.Tensor:
+    """One image's feature maps {layer: (1, C, h, w)} -> (H * W, d) projected normalised features at size (H, W);
+    one layer at full size at a time."""
     out, start = -(mean @ basis).expand(size[0] * size[1], -1).clone(), 0
     for name in MATCH_LAYERS:
         f = F.interpolate(maps[name], size=size, mode="bilinear", align_corners=False)[0]   # (C, H, W)
@@ -95,8 +95,11 @@ def correspondence_chroma(net: VGGFeatures, gray: torch.Tensor, reference: torch
                           samples: int = REFERENCE_SAMPLES) -> torch.Tensor:
     """gray (B, 1, H, W), reference (B or 1, 3, h, w) in [0, 1] -> (B, 2, H, W) (Cb, Cr) in [0, 1] (kornia YCbCr).
 
-    A reference repeated along the batch is analysed once."""
+    One network pass for the whole batch (on a GPU the batch is the unit of work); a reference repeated along the
+    batch is analysed once."""
     out, cached = [], None
+    maps = net(gray.expand(-1, 3, -1, -1), MATCH_LAYERS)
+    size = tuple(gray.shape[-2:])
     for b in range(len(gray)):
         ref = reference[min(b, len(reference) - 1)]
         if cached is None or not torch.equal(ref, cached[0]):
@@ -104,7 +107,8 @@ def correspondence_chroma(net: VGGFeatures, gray: torch.Tensor, reference: torch
             mean, basis = principal_axes(feats)
             cached = (ref, torch.cat([(feats - mean) @ basis, ref_luma], 1), chroma, mean, basis)
         _, keys, chroma, mean, basis = cached
-        query = torch.cat([target_features(net, gray[b:b + 1], mean, basis), gray[b].flatten()[:, None]], 1)
+        own = {name: m[b:b + 1] for name, m in maps.items()}
+        query = torch.cat([target_features(own, size, mean, basis), gray[b].flatten()[:, None]], 1)
         out.append(chroma[nearest(query, keys)].T.reshape(2, *gray.shape[-2:]))
     return torch.stack(out)
 

@@ -347,9 +347,13 @@ def test_job_carries_the_library_and_its_set(app, ct_node, tmp_path):
     logic.cancel()
 
 
-def test_mode_schedule_unless_custom_iterations():
+def test_mode_schedule_refine_checkbox_and_custom_iterations():
     p = SimpleNamespace(mode="volume", weights="random", device="cpu", size=128, iterationsStage1=1000,
                         iterationsStage2=1000, seed=0, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
                         lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5, customIterations=False)
-    assert optionsFromParameters(p).iterations == (100, 100)
+    assert optionsFromParameters(p).iterations == (0, 0)            # the correspondence alone
+    refined = optionsFromParameters(SimpleNamespace(**{**vars(p), "refine": True}))
+    assert refined.iterations == (100, 100) and refined.refine
     assert optionsFromParameters(SimpleNamespace(**{**vars(p), "customIterations": True})).iterations == (1000, 1000)
+    paper = SimpleNamespace(**{**vars(p), "mode": "paper", "refine": True})   # the checkbox is volume mode's only
+    assert optionsFromParameters(paper).iterations == (1000, 1000) and not optionsFromParameters(paper).refine
