@@ -75,6 +75,8 @@ def check_report_place(config: dict, out: str, name: str) -> None:
     from MedColorLib.errors import MedColorError
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise MedColorError(f"--name {name!r} must be a plain file name (letters, digits, '.', '_', '-')")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise MedColorError(f"--out {out} is not a folder; give a folder for the report (created when missing)")
     markdown, folder = (Path(out) / f"{name}.md").resolve(), (Path(out) / name).resolve()
     entries = config["pairs"] + config["volumes"]
     inputs = [Path(config["source"])] + [e[k] for e in entries for k in ("target", "reference")]

@@ -105,10 +105,12 @@ GRAY_FRACTION = 0.005  # an image is gray when fewer pixels than this are colour
 
 # ----------------------------------------------------------------------------- reading images
 
-def load_reference(path: str | Path) -> np.ndarray:
-    """A colour reference as (h, w, 3) float32 RGB in [0, 1]; MedColorError if unreadable, gray or tiny."""
+def load_reference(path: str | Path, max_side: int | None = MAX_REFERENCE_SIDE) -> np.ndarray:
+    """A colour reference as (h, w, 3) float32 RGB in [0, 1], its longer side shrunk to ``max_side`` px (None:
+    full size, as the library index hashes it); MedColorError if unreadable, gray or tiny."""
     path = Path(path)
-    rgb = _downsampled(_read_rgb(path))
+    rgb = _read_rgb(path, max_side)
+    rgb = _downsampled(rgb, max_side) if max_side else rgb
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise MedColorError(f"reference {path} is too small ({w}x{h} px); use one at least {MIN_SIDE} px a side")
@@ -149,19 +151,19 @@ def read_gray_image(path: str | Path) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """Any supported colour file -> float32 RGB in [0, 1] (no gray check)."""
+def _read_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
+    """Any supported colour file -> float32 RGB in [0, 1] (no gray check); a picture shrunk to ``max_side``."""
     if kind_of(path) == "missing":
         raise MedColorError(f"reference {path} does not exist; give the path of a colour image")
     check_regular_file(path, "reference")
     if is_dicom(path):
         return _dicom_rgb(path, *_dicom_pixels(path))
-    img = _open_pil(path, draft=MAX_REFERENCE_SIDE)
+    img = _open_pil(path, draft=max_side)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         raise MedColorError(f"reference {path} is gray; a colour reference is needed")
     img = img.convert("RGB")
-    # shrunk as 8-bit RGB (integer reduce, then Lanczos): a float copy of an 8000 px picture would cost seconds
-    img.thumbnail((MAX_REFERENCE_SIDE, MAX_REFERENCE_SIDE), Image.LANCZOS, reducing_gap=2.0)
+    if max_side:  # shrunk as 8-bit RGB (integer reduce, then Lanczos): a float copy of 8000 px would cost seconds
+        img.thumbnail((max_side, max_side), Image.LANCZOS, reducing_gap=2.0)
     return np.asarray(img, dtype=np.float32) / 255
 
 

@@ -121,7 +121,7 @@ def _index_one(root: Path, path: Path, by_path: Mapping[str, Entry], by_sha: Map
         meta.update(set=old.set, tags=dict(old.tags), source=old.source, licence=old.licence)
         hash_hex, width, height = old.dhash, old.width, old.height
     else:
-        rgb = load_reference(path)
+        rgb = load_reference(path, max_side=None)  # full size: the index records the file's own size and hash
         hash_hex, (height, width) = hash_to_hex(dhash(rgb)), rgb.shape[:2]
     meta.update(_read_sidecar(path))
     _check_set_name(meta["set"])

@@ -159,6 +159,8 @@ OWN = {
                                                    "cfg.json", "--quiet"], ("cfg.json", "input")),
     "evaluate-name-escapes-the-folder": (lambda t: ["evaluate", str(hb.config(t)), "--out", str(t / "out"), "--name",
                                                     "../../x", "--quiet"], ("--name", "plain file name")),
+    "evaluate-out-is-a-file": (lambda t: ["evaluate", str(hb.config(t)), "--out", str(hb.constant_png(t)), "--quiet"],
+                               ("--out", "not a folder")),
     # options that only volumes use, given for a 2-D image
     "window-for-a-2d-input": (lambda t: ["colorize", t1(t), "-o", o(t, "c.png"), *FAST_2D, "--window", "0,100"],
                               ("--window", "2-D")),
