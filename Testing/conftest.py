@@ -71,3 +71,17 @@ def ct_node(app, data_dir):
     """The small real abdomen CT loaded into the scene by Slicer's own storage node."""
     from MedColorLib.slicer import scene as slicer_scene
     return slicer_scene.load_volume(app, data_dir.joinpath(*SMALL_CT), "ct")
+
+
+@pytest.fixture(scope="session")
+def chest_small(data_dir):
+    """The real chest CT cropped to the trachea, carina and main bronchi (58 x 100 x 110 voxels)."""
+    from chest_ct import SMALL_BOX, cropped, read_chest
+    return cropped(read_chest(data_dir), SMALL_BOX)
+
+
+@pytest.fixture(scope="session")
+def chest_small_colour(chest_small, data_dir):
+    """Its MedColor colour volume (preview mode, Visible Woman reference: mechanics, not colour quality)."""
+    from chest_ct import preview_colour
+    return preview_colour(chest_small, load_rgb(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", 64))

@@ -57,6 +57,7 @@ class Widget(VTKObservationMixin):
     def _connectButtons(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.showIn3DButton.connect("clicked(bool)", self.onShowIn3DButton)
+        self.ui.flyThroughButton.connect("clicked(bool)", self.onFlyThroughButton)
         self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeightsButton)
         self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolderButton)
         self.ui.clearWeightsButton.connect("clicked(bool)", self.onClearWeightsButton)
@@ -116,6 +117,7 @@ class Widget(VTKObservationMixin):
                             ("windowRange", p.windowPreset == "custom"), ("weightsFile", p.weights.value == "file")):
             self._setRowVisible(name, shown)
         self.ui.showIn3DButton.enabled = p.outputVolume is not None
+        self.ui.flyThroughButton.enabled = p.inputVolume is not None
         if source == "file":
             reference = pathOrNone(p.referenceFile)
             self._showThumbnail(reference if reference and reference.is_file() else None)
@@ -276,9 +278,17 @@ class Widget(VTKObservationMixin):
         self._showIn3D(self._parameterNode.outputVolume)
 
     def _showIn3D(self, outputNode) -> None:
+        p = self._parameterNode or self.logic.getParameterNode()
         with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
-            self.logic.showVolumeRendering(outputNode)
+            self.logic.showColour3D(p.inputVolume, outputNode, p.preset3D)
             slicer.util.resetThreeDViews()
+
+    def onFlyThroughButton(self) -> None:
+        """The airway path as a curve, handed with the 3-D camera to the Endoscopy module."""
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("The fly-through could not be set up."), waitCursor=True):
+            curve = self.logic.flyThrough(p.inputVolume, p.outputVolume)
+            self.ui.statusLabel.text = _("Fly-through: {name} in the Endoscopy module").format(name=curve.GetName())
 
     # ------------------------------------------------------------ weights
     def onImportWeightsButton(self) -> None:

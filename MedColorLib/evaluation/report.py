@@ -113,7 +113,11 @@ def header(result: dict, command: str) -> list[str]:
              f"iterations (paper: 1000+1000), k = {s.k}, seed {s.seed}, post-filter {'on' if s.postfilter else 'off'}",
              f"- **Inputs:** 2-D targets are the centre square resized to {s.side} px; references at most "
              f"{s.reference_side} px; volumes cropped as listed; volume mode with {s.key_slices} key slices"]
-    if all(r["section"] in ("ground_truth", "volume_truth") for r in result["records"]):
+    sections = {r["section"] for r in result["records"]}
+    if sections == {"volume_truth"}:
+        lines[-1] = (f"- **Inputs:** the rendered MNI152 volume described below, optimised at most at its own slice "
+                     f"size; volume mode with {s.key_slices} key slices")
+    elif sections <= {"ground_truth", "volume_truth"}:
         lines[-1] = (f"- **Inputs:** each truth resized to {s.side} px on its longer side (its gray is the input); "
                      f"references at most {s.reference_side} px")
     if s.weights == "random" or "random" in " ".join(result["network_labels"].values()):
@@ -193,6 +197,7 @@ per-cluster chroma matching on the key slices instead of the optimisation. The p
 REGENERATE = """```
 medcolor evaluate bench/eval_medical.json --out docs                      # docs/evaluation.md (CPU, medical VGG16)
 medcolor evaluate bench/eval_ground_truth.json --out docs --name ground_truth       # colours against the truth
+medcolor evaluate bench/eval_volume_truth.json --out docs --name volume_truth       # a volume against its truth
 medcolor evaluate bench/eval_default.json --out docs --name evaluation_random   # mechanics check, random weights
 medcolor evaluate bench/eval_default.json --out eval-gpu --weights imagenet --device cuda \\
     --size 224 --iterations 1000,1000 --side 256                        # the paper's settings on a GPU

@@ -99,7 +99,7 @@ class FakeParameterNode:
         defaults = dict(inputVolume=object(), outputVolume=None, referenceSource=SimpleNamespace(value="automatic"),
                         referenceFile=Path("."), referenceNode=None, librarySet="pseudo", libraryFolder=Path("."),
                         windowPreset="auto", weights=SimpleNamespace(value="auto"), weightsFile=Path("."),
-                        showIn3D=True, mode="preview", device="cpu", size=64, seed=0, customIterations=False,
+                        showIn3D=True, preset3D="endoscopy", mode="preview", device="cpu", size=64, seed=0, customIterations=False,
                         iterationsStage1=1, iterationsStage2=1, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
                         lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5)
         self.__dict__.update({**defaults, **fields})
@@ -155,8 +155,13 @@ class FakeLogic:
         self.started.append((args, kwargs, state["waitCursor"]))
         self.running = True
 
-    def showVolumeRendering(self, node):
+    def showColour3D(self, inputNode, node, preset):
         self.shown.append(node)
+        self.presets = getattr(self, "presets", []) + [(inputNode, preset)]
+
+    def flyThrough(self, inputNode, colourNode):
+        self.flown = (inputNode, colourNode)
+        return SimpleNamespace(GetName=lambda: "MedColor airway path")
 
 
 class FakeInstall:
@@ -327,3 +332,27 @@ def test_reference_thumbnail_is_read_once_per_file(widget_module, tmp_path):
     node.Modified()
     assert FakePixmap.loads == [str(first), str(second)]  # back to the first one: from the cache
     assert widget.ui.referenceThumbnailLabel.pixmap.path == str(first)
+
+
+def test_show_in_3d_uses_the_scan_and_the_chosen_preset(widget_module):
+    scan = object()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, preset3D="bone"))
+    output = FakeOutput()
+    node.outputVolume = output
+    widget.onShowIn3DButton()
+    assert logic.shown == [output] and logic.presets == [(scan, "bone")]
+    assert state["waitCursor"] is False      # restored after the busy cursor
+
+
+def test_fly_through_hands_scan_and_colour_to_the_logic_and_says_so(widget_module):
+    scan, output = object(), FakeOutput()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, outputVolume=output))
+    assert widget.ui.flyThroughButton.enabled
+    widget.onFlyThroughButton()
+    assert logic.flown == (scan, output)
+    assert "Endoscopy" in widget.ui.statusLabel.text and "airway" in widget.ui.statusLabel.text
+
+
+def test_fly_through_disabled_without_a_scan(widget_module):
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=None))
+    assert not widget.ui.flyThroughButton.enabled
