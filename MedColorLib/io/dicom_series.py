@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from MedColorLib.errors import MedColorError, short_reason
+from MedColorLib.io.images import is_dicom
 from MedColorLib.io.paths import kind_of
 
 ORIENTATION_TOLERANCE = 1e-3   # direction cosines
@@ -37,24 +38,12 @@ def folder_files(folder: Path) -> list[Path]:
     return files
 
 
-def looks_dicom(path: Path) -> bool:
-    """A .dcm/.dicom suffix or the DICM marker after the 128-byte preamble."""
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        return True
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def check_all_in_series(folder: Path, files: list[Path], in_series: set[Path]) -> None:
     """Every DICOM image of the folder is in one of the series SimpleITK found: an image it left out is broken
     (a file that is not DICOM at all too). Objects without an image (DICOMDIR, reports, presentation states)
     are not slices and stay out."""
     for path in files:
-        if path in in_series or not looks_dicom(path):
+        if path in in_series or not is_dicom(path):
             continue
         why = _why_left_out(path)
         if why:
