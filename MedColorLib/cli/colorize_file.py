@@ -84,8 +84,8 @@ def pick_reference(reference: str | None, library: str | None, library_set: str 
                                     "library": str(library)}
 
 
-def colorize_file(args: argparse.Namespace, options: Options) -> dict:
-    """The whole ``colorize`` command on checked ``options``; returns the report."""
+def colorize_file(args: argparse.Namespace, options: Options, extra: dict | None = None) -> dict:
+    """The whole ``colorize`` command on checked ``options``; returns the report (volumes: ``extra`` added to it)."""
     inp, out = Path(args.input), Path(args.output)
     check_input(inp)
     check_reference(args.reference)
@@ -95,7 +95,7 @@ def colorize_file(args: argparse.Namespace, options: Options) -> dict:
     run_outputs(args, inp, volume)
     if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
-        return colorize_volume_file(args, options, inp, out)
+        return colorize_volume_file(args, options, inp, out, extra)
     gray = read_gray(inp)
     ref, ref_info = pick_reference(args.reference, args.library, args.library_set, gray)
     with ProgressBar(args.quiet) as bar:

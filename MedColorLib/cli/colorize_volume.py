@@ -12,8 +12,10 @@ from MedColorLib.io.report import flat_metadata, write_json
 from MedColorLib.options import Options
 
 
-def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path) -> dict:
-    """Returns the report; nothing is written unless the whole run succeeds (destinations checked by the caller)."""
+def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path,
+                         extra: dict | None = None) -> dict:
+    """Returns the report (with ``extra`` added: a batch's provenance); nothing is written unless the whole run
+    succeeds (destinations checked by the caller)."""
     from MedColorLib.io.images import load_reference
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.io.write import write_color_volume
@@ -29,6 +31,7 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     if args.reference:
         report["reference"] = {"path": str(args.reference)}
     report["output"] = str(out)
+    report.update(extra or {})
     if args.preview:
         report["preview"] = str(args.preview)
     with transaction():
