@@ -1,0 +1,120 @@
+"""Run the jobs of a batch on a Dask client: skip the ones already done, one task per volume, a progress bar
+over volumes, a record per volume; Ctrl-C cancels what is left and returns what finished."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from MedColorLib.cli.batch.colorize_args import parse_volume
+from MedColorLib.cli.batch.jobs import Job
+from MedColorLib.cli.batch.provenance import Planner
+from MedColorLib.cli.batch.task import run_job
+
+TEMPORARY = re.compile(r"^\.medcolor-[0-9a-f]{8}-(?P<name>.+)$")   # io.atomic.temporary_name
+STATUSES = ("done", "skipped", "failed", "cancelled")
+
+
+def record(job: Job, status: str, error: str = "", **fields) -> dict:
+    """A summary record for a job that did not run to a worker's record."""
+    return {"input": job.input, "label": job.label, "status": status, "seconds": 0.0, "reference": "",
+            "region": "", "output": job.output, "preview": job.preview, "report": job.report, "error": error,
+            **fields}
+
+
+def pending(jobs: list[Job], force: bool) -> tuple[list[Job], dict[str, dict]]:
+    """The jobs to run, and the records (by output) of those whose outputs are complete and current."""
+    from MedColorLib.cli.colorize import options_from_args
+    planner, todo, skipped = Planner(), [], {}
+    for job in jobs:
+        args = parse_volume(job.argv)
+        if not force and planner.is_current(job, args, options_from_args(args, "volume")):
+            skipped[job.output] = record(job, "skipped", **_recorded(job))
+        else:
+            todo.append(job)
+    return todo, skipped
+
+
+def run(client, jobs: list[Job], todo: list[Job], skipped: dict[str, dict], *, resources: dict | None = None,
+        quiet: bool = False) -> tuple[list[dict], bool]:
+    """Run ``todo`` (one task per volume); records in the order of ``jobs``, and whether Ctrl-C cancelled."""
+    from distributed import as_completed
+    records = dict(skipped)
+    sweep_temporaries(jobs)
+    futures = [client.submit(run_job, job, key=f"medcolor-volume-{n}-{os.getpid()}-{id(job):x}", pure=False,
+                             resources=resources) for n, job in enumerate(todo)]
+    by_key = {f.key: job for f, job in zip(futures, todo)}
+    cancelled = False
+    with tqdm(total=len(jobs), initial=len(records), disable=quiet, unit="volume", desc="volumes",
+              dynamic_ncols=True) as bar:
+        try:
+            for future in as_completed(futures):
+                job = by_key[future.key]
+                records[job.output] = _result(future, job)
+                bar.update()
+                bar.set_postfix_str(_counts(records.values()), refresh=False)
+        except KeyboardInterrupt:
+            cancelled = True
+            client.cancel(futures)
+    return complete(jobs, records), cancelled
+
+
+def complete(jobs: list[Job], records: dict[str, dict]) -> list[dict]:
+    """One record per job in order; a job without one was cancelled."""
+    return [records.get(job.output) or record(job, "cancelled", "stopped by Ctrl-C before it finished")
+            for job in jobs]
+
+
+def _result(future, job: Job) -> dict:
+    """The worker's record, or a failure record when the task itself failed (its workers kept dying)."""
+    from distributed import KilledWorker
+    try:
+        return future.result()
+    except KilledWorker:
+        return record(job, "failed", "the worker processes running it died repeatedly (out of memory or a crash)")
+    except Exception as err:  # noqa: BLE001 - a task that could not run is one failed volume
+        return record(job, "failed", f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
+
+
+def _counts(records) -> str:
+    counts = defaultdict(int)
+    for r in records:
+        counts[r["status"]] += 1
+    return " ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
+
+
+def _recorded(job: Job) -> dict:
+    """Reference and region of a skipped job, from its report."""
+    import json
+
+    from MedColorLib.cli.batch.task import reference_of, region_of
+    try:
+        report = json.loads(Path(job.report).read_text())
+        return {"reference": reference_of(report), "region": region_of(report, None)}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def sweep_temporaries(jobs: list[Job]) -> list[Path]:
+    """Delete the hidden temporary files of the jobs' destinations that killed workers left behind (each
+    output folder is listed once)."""
+    wanted = defaultdict(set)
+    for job in jobs:
+        for dest in job.destinations():
+            wanted[dest.parent].add(dest.name)
+    removed = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = TEMPORARY.match(entry.name)
+            if match and match["name"] in names and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed
