@@ -5,17 +5,16 @@ workers started with ``--resources GPU=1``; a local cluster on a GPU machine giv
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
-from MedColorLib.cli.batch.task import WorkerSetup
+from MedColorLib.cli.batch.task import WorkerSetup, cores
 from MedColorLib.errors import MedColorError
 from MedColorLib.options import Options
 
 GIB = 1 << 30
-# memory one worker needs for one volume, by mode: the libraries (~1.2 GiB resident after imports) plus a
-# 512x512x141 chest CT's arrays and, outside preview, the network (bench/bench_batch.py measures the peaks)
-WORKER_MEMORY = {"preview": 2 * GIB, "volume": 3 * GIB, "paper": 3 * GIB}
+# memory one worker needs, by mode: measured peaks (bench/results/batch_*_cpu.json) of 1.15 GB in preview and
+# 4.4 GB in volume mode with the medical VGG16 over the bench's volumes (up to 512x512x20), plus room
+WORKER_MEMORY = {"preview": 2 * GIB, "volume": 6 * GIB, "paper": 6 * GIB}
 CONNECT_TIMEOUT = "10s"
 
 
@@ -38,9 +37,8 @@ class Cluster:
 def default_workers(mode: str, jobs: int) -> int:
     """One worker per core, as many as the available memory holds (WORKER_MEMORY), never more than jobs."""
     import psutil
-    cores = len(os.sched_getaffinity(0))
     fit = int(psutil.virtual_memory().available // WORKER_MEMORY.get(mode, WORKER_MEMORY["volume"]))
-    return max(1, min(cores, fit, jobs))
+    return max(1, min(cores(), fit, jobs))
 
 
 def local_gpus(device: str) -> int:
@@ -74,7 +72,7 @@ def start(options: Options, jobs: int, workers: int | None, scheduler: str | Non
     else:
         gpus = local_gpus(options.device)
         n = workers or (min(gpus, jobs) if gpus else default_workers(options.mode, jobs))
-        threads = threads or max(1, len(os.sched_getaffinity(0)) // n)
+        threads = threads or max(1, cores() // n)
         local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                              silence_logs=logging.ERROR, resources={"GPU": 1} if gpus else None)
         cluster = Cluster(Client(local), local, {"GPU": 1} if gpus else None, n)

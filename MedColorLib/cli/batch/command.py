@@ -86,6 +86,10 @@ def _execute(args: argparse.Namespace, jobs: list, out: Path, options) -> int:
     from MedColorLib.cli.batch import cluster, plan, runner, summary
     start = time.perf_counter()
     todo, skipped = runner.pending(jobs, args.force)
+    if not args.quiet:
+        print(f"medcolor batch: {len(todo)} of {len(jobs)} volumes to colour"
+              + (f" ({len(skipped)} already done)" if skipped else "")
+              + ("; starting the workers" if todo and not args.scheduler else ""), file=sys.stderr)
     planned = time.perf_counter()
     where = cluster.start(options, len(todo), args.workers, args.scheduler, args.threads) if todo else None
     startup = time.perf_counter() - planned     # worker processes started, imports done, weights loaded

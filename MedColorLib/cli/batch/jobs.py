@@ -31,6 +31,12 @@ class Job:
     def destinations(self) -> tuple[Path, Path, Path]:
         return Path(self.output), Path(self.preview), Path(self.report)
 
+    def record(self, status: str, error: str = "", **fields) -> dict:
+        """This job's line of the summary (status: done, skipped, failed or cancelled)."""
+        return {"input": self.input, "label": self.label, "status": status, "seconds": 0.0, "reference": "",
+                "region": "", "output": self.output, "preview": self.preview, "report": self.report,
+                "error": error, **fields}
+
 
 @dataclass(frozen=True)
 class Found:

@@ -19,13 +19,6 @@ TEMPORARY = re.compile(r"^\.medcolor-[0-9a-f]{8}-(?P<name>.+)$")   # io.atomic.t
 STATUSES = ("done", "skipped", "failed", "cancelled")
 
 
-def record(job: Job, status: str, error: str = "", **fields) -> dict:
-    """A summary record for a job that did not run to a worker's record."""
-    return {"input": job.input, "label": job.label, "status": status, "seconds": 0.0, "reference": "",
-            "region": "", "output": job.output, "preview": job.preview, "report": job.report, "error": error,
-            **fields}
-
-
 def pending(jobs: list[Job], force: bool) -> tuple[list[Job], dict[str, dict]]:
     """The jobs to run, and the records (by output) of those whose outputs are complete and current."""
     from MedColorLib.cli.colorize import options_from_args
@@ -33,7 +26,7 @@ def pending(jobs: list[Job], force: bool) -> tuple[list[Job], dict[str, dict]]:
     for job in jobs:
         args = parse_volume(job.argv)
         if not force and planner.is_current(job, args, options_from_args(args, "volume")):
-            skipped[job.output] = record(job, "skipped", **_recorded(job))
+            skipped[job.output] = job.record("skipped", **_recorded(job))
         else:
             todo.append(job)
     return todo, skipped
@@ -65,7 +58,7 @@ def run(client, jobs: list[Job], todo: list[Job], skipped: dict[str, dict], *, r
 
 def complete(jobs: list[Job], records: dict[str, dict]) -> list[dict]:
     """One record per job in order; a job without one was cancelled."""
-    return [records.get(job.output) or record(job, "cancelled", "stopped by Ctrl-C before it finished")
+    return [records.get(job.output) or job.record("cancelled", "stopped by Ctrl-C before it finished")
             for job in jobs]
 
 
@@ -75,9 +68,9 @@ def _result(future, job: Job) -> dict:
     try:
         return future.result()
     except KilledWorker:
-        return record(job, "failed", "the worker processes running it died repeatedly (out of memory or a crash)")
+        return job.record("failed", "the worker processes running it died repeatedly (out of memory or a crash)")
     except Exception as err:  # noqa: BLE001 - a task that could not run is one failed volume
-        return record(job, "failed", f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
+        return job.record("failed", f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
 
 
 def _counts(records) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import resource
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +37,7 @@ class WorkerSetup(WorkerPlugin):
             signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the client's: it stops the workers
         quiet_third_party()
         # Dask starts workers with OMP_NUM_THREADS=1; give torch the cores this worker's tasks may use
-        torch.set_num_threads(self.threads or max(1, len(os.sched_getaffinity(0)) // max(1, worker.state.nthreads)))
+        torch.set_num_threads(self.threads or max(1, cores() // max(1, worker.state.nthreads)))
         if torch.cuda.is_available() and "GPU" in (worker.state.total_resources or {}) and isinstance(worker.name, int):
             torch.cuda.set_device(worker.name % torch.cuda.device_count())
         import MedColorLib.cli.colorize_file  # noqa: F401 - the pipeline's imports belong to the start-up
@@ -55,9 +55,7 @@ def run_job(job: Job) -> dict:
     from MedColorLib.cli.colorize_file import colorize_file, is_volume_path
     from MedColorLib.engine.slices import network_loads
     start = time.perf_counter()
-    record = {"input": job.input, "label": job.label, "status": "failed", "seconds": 0.0, "reference": "",
-              "region": "", "output": job.output, "preview": job.preview, "report": job.report, "error": "",
-              "pid": os.getpid()}
+    record = job.record("failed", pid=os.getpid())
     try:
         args = parse_volume(job.argv)
         if not is_volume_path(Path(args.input)):
@@ -73,8 +71,24 @@ def run_job(job: Job) -> dict:
         record["error"] = f"{type(err).__name__}: {short_reason(err)}"
     record["seconds"] = round(time.perf_counter() - start, 3)
     record["network_loads"] = network_loads()
-    record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    record["peak_rss_mb"] = peak_rss_mb()
     return record
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB; the current one where the peak is not kept)."""
+    try:
+        import resource
+        scale = 1 if sys.platform == "darwin" else 1024      # ru_maxrss: bytes on macOS, KiB on Linux
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / (1 << 20), 1)
+    except ImportError:                                       # Windows
+        import psutil
+        return round(psutil.Process().memory_info().rss / (1 << 20), 1)
 
 
 def reference_of(report: dict) -> str:
