@@ -210,11 +210,11 @@ def test_ctrl_c_keeps_complete_outputs_and_the_rerun_does_only_the_rest(cluster,
     assert proc.returncode == 130, err
     assert "batch cancelled" in err and "Traceback" not in err
     first = _statuses(out)
-    assert first[f"{NAMES['ct']}.nrrd"] == "done" and "cancelled" in first.values()
+    assert first[f"{NAMES['ct']}.nrrd"] == "done" and "cancelled" in first.values(), (first, err)
     for name, status in first.items():          # every volume: its three files, or none of them
         stem = out / Path(name).stem
         present = [stem.with_suffix(s).exists() for s in (".nrrd", ".png", ".json")]
-        assert present == [status == "done"] * 3, name
+        assert present == [status == "done"] * 3, (name, first)
     assert not leftovers(out)
     assert (out / f"{NAMES['ct']}.nrrd").read_bytes() == expected["ct"][0]
     kept = {n: (out / n).stat().st_mtime_ns for n, s in first.items() if s == "done"}

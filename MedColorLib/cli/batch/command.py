@@ -107,6 +107,7 @@ def _execute(args: argparse.Namespace, jobs: list, out: Path, options) -> int:
             with _no_interrupts():
                 where.close()
                 runner.sweep_temporaries(jobs)
+                records = runner.settle(jobs, records)
     with _no_interrupts():
         meta = {"seconds": round(time.perf_counter() - start, 3),
                 "workers": where.workers if where else 0, "scheduler": args.scheduler or "local",

@@ -21,15 +21,19 @@ STATUSES = ("done", "skipped", "failed", "cancelled")
 
 def pending(jobs: list[Job], force: bool) -> tuple[list[Job], dict[str, dict]]:
     """The jobs to run, and the records (by output) of those whose outputs are complete and current."""
-    from MedColorLib.cli.colorize import options_from_args
     planner, todo, skipped = Planner(), [], {}
     for job in jobs:
-        args = parse_volume(job.argv)
-        if not force and planner.is_current(job, args, options_from_args(args, "volume")):
-            skipped[job.output] = job.record("skipped", **_recorded(job))
+        if not force and _current(planner, job):
+            skipped[job.output] = job.record("skipped", **_recorded(job) | {"seconds": 0.0})
         else:
             todo.append(job)
     return todo, skipped
+
+
+def _current(planner: Planner, job: Job) -> bool:
+    from MedColorLib.cli.colorize import options_from_args
+    args = parse_volume(job.argv)
+    return planner.is_current(job, args, options_from_args(args, "volume"))
 
 
 def run(client, jobs: list[Job], todo: list[Job], skipped: dict[str, dict], *, resources: dict | None = None,
@@ -62,6 +66,14 @@ def complete(jobs: list[Job], records: dict[str, dict]) -> list[dict]:
             for job in jobs]
 
 
+def settle(jobs: list[Job], records: list[dict]) -> list[dict]:
+    """After the workers stopped: a cancelled volume whose outputs a worker completed while stopping (Dask
+    lets a running task finish for a few seconds) is done."""
+    planner = Planner()
+    return [job.record("done", **_recorded(job)) if r["status"] == "cancelled" and _current(planner, job) else r
+            for job, r in zip(jobs, records)]
+
+
 def _result(future, job: Job) -> dict:
     """The worker's record, or a failure record when the task itself failed (its workers kept dying)."""
     from distributed import KilledWorker
@@ -81,13 +93,14 @@ def _counts(records) -> str:
 
 
 def _recorded(job: Job) -> dict:
-    """Reference and region of a skipped job, from its report."""
+    """Reference, region and seconds of a complete job, from its report."""
     import json
 
     from MedColorLib.cli.batch.task import reference_of, region_of
     try:
         report = json.loads(Path(job.report).read_text())
-        return {"reference": reference_of(report), "region": region_of(report, None)}
+        return {"reference": reference_of(report), "region": region_of(report, None),
+                "seconds": round(float(report.get("seconds", 0.0)), 3)}
     except (OSError, ValueError, AttributeError):
         return {}
 
