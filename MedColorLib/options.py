@@ -9,8 +9,9 @@ from MedColorLib.errors import MedColorError
 MODES = ("paper", "volume", "preview")
 DEVICES = ("auto", "cpu", "cuda")
 INITS = ("correspondence", "input", "noise")
-# paper: the paper's schedule per slice; volume: key slices only, warm L-BFGS converges in far fewer
-# steps (see bench/bench_volume.py); preview: no optimisation at all
+# paper: the paper's schedule per slice; volume: the deep-feature correspondence alone on the key slices,
+# and with refine=True 100 + 100 steps from it (warm L-BFGS converges in far fewer steps; measured against
+# the truth, the steps do not improve the colours: docs/performance.md); preview: no network at all
 DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0, 0)}
 
 
@@ -40,6 +41,7 @@ class Options:
     device: str = "auto"
     size: int = 224                 # optimisation size (paper: 224)
     iterations: tuple[int, int] | None = None  # L-BFGS stage 1, stage 2; None = the mode's default
+    refine: bool = False            # volume mode: the paper's loss stack after the correspondence on the key slices
     key_slices: int = 4             # volume/preview: slices optimised with the full loss
     smooth_passes: int = 1          # volume/preview: [1,2,1] passes over the key grids along the slice axis
     optimizer: str = "lbfgs"        # "lbfgs" | "adam"
@@ -60,8 +62,11 @@ class Options:
             raise MedColorError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.size < 32:
             raise MedColorError(f"--size {self.size} is too small: VGG19 to conv5_1 needs at least 32 px")
+        if self.refine and self.mode == "preview":
+            raise MedColorError("preview mode uses no network, so there is nothing to refine; use --mode volume")
         if self.iterations is None:
-            self.iterations = DEFAULT_ITERATIONS[self.mode] if self.mode in MODES else (0, 0)
+            refined = self.mode == "paper" or self.refine
+            self.iterations = DEFAULT_ITERATIONS[self.mode] if refined else (0, 0)
         if len(self.iterations) != 2 or min(self.iterations) < 0:
             raise MedColorError(f"iterations must be two counts >= 0, got {self.iterations}")
         if self.optimizer not in ("lbfgs", "adam"):

@@ -12,6 +12,20 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL_CT = ("ct", "totalseg_example_ct_sm.nii.gz")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_home_library(tmp_path_factory):
+    """Tests never build the per-user default library in the real home: MEDCOLOR_LIBRARY points to a temporary
+    folder for the whole session (a test that builds it pays once)."""
+    import os
+    previous = os.environ.get("MEDCOLOR_LIBRARY")
+    os.environ["MEDCOLOR_LIBRARY"] = str(tmp_path_factory.mktemp("default-library") / "library")
+    yield
+    if previous is None:
+        os.environ.pop("MEDCOLOR_LIBRARY", None)
+    else:
+        os.environ["MEDCOLOR_LIBRARY"] = previous
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():
@@ -57,3 +71,17 @@ def ct_node(app, data_dir):
     """The small real abdomen CT loaded into the scene by Slicer's own storage node."""
     from MedColorLib.slicer import scene as slicer_scene
     return slicer_scene.load_volume(app, data_dir.joinpath(*SMALL_CT), "ct")
+
+
+@pytest.fixture(scope="session")
+def chest_small(data_dir):
+    """The real chest CT cropped to the trachea, carina and main bronchi (58 x 100 x 110 voxels)."""
+    from chest_ct import SMALL_BOX, cropped, read_chest
+    return cropped(read_chest(data_dir), SMALL_BOX)
+
+
+@pytest.fixture(scope="session")
+def chest_small_colour(chest_small, data_dir):
+    """Its MedColor colour volume (preview mode, Visible Woman reference: mechanics, not colour quality)."""
+    from chest_ct import preview_colour
+    return preview_colour(chest_small, load_rgb(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", 64))

@@ -1,10 +1,17 @@
 """A 512 x 512 x N CT in volume/preview mode, and paper mode's cost per slice, on one device. Prints JSON.
 
-The volume is the real DICOM CT series (20 slices of 512 x 512, ../shared/data/ct/totalseg_example_ct_dicom)
-linearly interpolated along the slice axis to N slices (default 300): real anatomy, the size of a
-clinical CT. Paper mode is measured on one batch of slices with a short schedule and extrapolated to the
-paper's 1000 + 1000 iterations (labelled as such).
+``--end-to-end`` (issue 19's target): the real chest CT (512 x 512 x 141, ../shared/data/ct/
+itkelastix_chest_ct_phase00.nii.gz) linearly interpolated along z to N slices (default 300), written as NIfTI,
+then ``medcolor colorize`` run on it as a user runs it (a fresh process: imports, weights, read, colorize,
+write, preview) with the trained medical weights and default options: wall seconds, the report's seconds per
+stage, and the child's peak RSS.
 
+Otherwise: the real DICOM CT series (20 slices of 512 x 512, ../shared/data/ct/totalseg_example_ct_dicom)
+interpolated to N slices, run in this process per mode with random weights (timing does not depend on the
+values); paper mode is measured on one batch of slices with a short schedule and extrapolated to the paper's
+1000 + 1000 iterations (labelled as such).
+
+    python bench/bench_large_volume.py --end-to-end [--slices 300] [--weights medical] [--device cpu] [-- EXTRA ARGS]
     python bench/bench_large_volume.py [--npy CT20.npy | --volume DIR] [--slices 300] [--device cuda]
 """
 
@@ -98,7 +105,54 @@ def consistency(slices: np.ndarray, spacing, ref: np.ndarray, device: str, paper
     return out
 
 
+def end_to_end(args, extra: list[str]) -> dict:
+    """The stretched chest CT through the command line in a child process: seconds, stages, peak RSS."""
+    import os
+    import subprocess
+    import tempfile
+
+    import SimpleITK as sitk
+    source = sitk.ReadImage(str(DATA / "ct" / "itkelastix_chest_ct_phase00.nii.gz"))
+    slices = sitk.GetArrayFromImage(source)
+    array = stretch(slices, args.slices)
+    image = sitk.GetImageFromArray(array)
+    image.SetOrigin(source.GetOrigin())
+    image.SetDirection(source.GetDirection())
+    sx, sy, sz = source.GetSpacing()
+    image.SetSpacing((sx, sy, sz * (len(slices) - 1) / (args.slices - 1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        ct = Path(tmp) / "chest.nii.gz"
+        sitk.WriteImage(image, str(ct))
+        options = ["--weights", args.weights, "--device", args.device, *extra]
+        cmd = [sys.executable, "-m", "MedColorLib", "colorize", str(ct), "-o", str(Path(tmp) / "out.nrrd"),
+               "--preview", str(Path(tmp) / "preview.png"), "--report", str(Path(tmp) / "report.json"), *options]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        t = time.perf_counter()
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - t
+        if run.returncode:
+            raise SystemExit(run.stderr)
+        report = json.loads((Path(tmp) / "report.json").read_text())
+    return {"volume": f"{array.shape[2]}x{array.shape[1]}x{array.shape[0]} int16, the real chest CT interpolated along z",
+            "command": "medcolor colorize CT.nii.gz -o out.nrrd --preview p.png --report r.json " + " ".join(options),
+            "wall_seconds_end_to_end": round(seconds, 1), "report_seconds_colorize": round(report["seconds"], 1),
+            "timing": report.get("timing"), "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 2),
+            "weights": report["weights"], "reference": report["reference"].get("path"),
+            "mode": report["mode"], "iterations": report["params"]["iterations"],
+            "load_average": os.getloadavg()}
+
+
 def main() -> None:
+    if "--end-to-end" in sys.argv:
+        split = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
+        ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        ap.add_argument("--end-to-end", action="store_true")
+        ap.add_argument("--slices", type=int, default=300)
+        ap.add_argument("--weights", default="medical")
+        ap.add_argument("--device", default="cpu")
+        args = ap.parse_args(sys.argv[1:split])
+        print(json.dumps(end_to_end(args, sys.argv[split + 1:]), indent=2))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--npy")
     ap.add_argument("--volume", default=str(DATA / "ct" / "totalseg_example_ct_dicom"))

@@ -91,8 +91,9 @@ def optionsFromParameters(p: Any) -> Options:
     loss = LossWeights(content=p.contentWeight, colour=p.colourWeight, luma=p.lumaWeight, luma_l1=p.lumaL1,
                        swap=p.swapWeight, tv=p.tvWeight, match=p.matchWeight)
     iterations = (int(p.iterationsStage1), int(p.iterationsStage2)) if getattr(p, "customIterations", True) else None
+    refine = bool(getattr(p, "refine", False)) and _value(p.mode) == "volume"
     return Options(mode=_value(p.mode), weights=weights, device=_value(p.device), size=int(p.size),
-                   iterations=iterations, seed=int(p.seed), loss=loss).check()
+                   iterations=iterations, seed=int(p.seed), loss=loss, refine=refine).check()
 
 
 def weightsFromParameters(p: Any) -> str:
@@ -111,8 +112,16 @@ def weightsFromParameters(p: Any) -> str:
 
 
 def defaultLibraryFolder() -> Path:
-    """The per-user reference library (independent of the Slicer version): ~/.medcolor/library."""
-    return Path.home() / ".medcolor" / "library"
+    """The per-user reference library, the command line's too: $MEDCOLOR_LIBRARY, else ~/.medcolor/library."""
+    from MedColorLib.reference.default_library import default_library_dir
+    return default_library_dir()
+
+
+def regionFromParameters(p: Any) -> str | None:
+    """The body region chosen in the panel for the automatic reference, or None for "auto" (decided by the worker)."""
+    from MedColorLib.reference.regions import check_region
+    region = str(_value(getattr(p, "region", "auto")) or "auto").strip().lower()
+    return None if region == "auto" else check_region(region)
 
 
 def libraryFolderFromParameters(p: Any) -> Path | None:
@@ -123,8 +132,11 @@ def libraryFolderFromParameters(p: Any) -> Path | None:
 def ensureLibrary(folder: Path | None = None) -> Path:
     """The library folder, building MedColor's default library there on first use (no download)."""
     from MedColorLib.reference.index import INDEX_NAME
-    from MedColorLib.reference.default_library import build_default_library
-    folder = Path(folder) if folder else defaultLibraryFolder()
+    from MedColorLib.reference.default_library import build_default_library, ensure_default_library
+    if not folder:  # the per-user default: built once, rebuilt when MedColor's default library grows
+        ensure_default_library(defaultLibraryFolder(), note=lambda line: logging.warning("MedColor: %s", line))
+        return defaultLibraryFolder()
+    folder = Path(folder)
     if not (folder / INDEX_NAME).is_file():
         library = build_default_library(folder)
         for target, why in library.skipped:  # e.g. nilearn missing: the pseudo set is smaller, say so
@@ -145,6 +157,16 @@ def addReferenceToLibrary(imagePath: Path, folder: Path | None = None, setName: 
     shutil.copyfile(imagePath, target)
     index_library(folder)
     return target
+
+
+def usedReferenceWhy(outputNode) -> str | None:
+    """Why a finished run used its reference (region, how it was decided, D-hash), from the output's provenance."""
+    raw = outputNode.GetAttribute("MedColor.reference") if outputNode is not None else None
+    try:
+        why = json.loads(raw).get("why") if raw else None
+    except (ValueError, AttributeError):
+        return None
+    return str(why) if why else None
 
 
 def usedReferencePath(outputNode) -> str | None:
@@ -199,8 +221,10 @@ class ColorizationLogic:
         return self._job is not None
 
     def start(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
-              library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None) -> None:
-        """Check the input, write it to a job folder and start the worker; returns at once."""
+              library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None,
+              region: str | None = None) -> None:
+        """Check the input, write it to a job folder and start the worker; returns at once. ``region``: the body
+        region the library reference is chosen for (None: decided by the worker from DICOM or the volume)."""
         if self.isRunning():
             raise MedColorError("a colorization is already running: wait for it or cancel it")
         mrml.check_input_node(inputNode)
@@ -210,19 +234,24 @@ class ColorizationLogic:
         folder = Path(tempfile.mkdtemp(prefix="MedColor-"))
         try:
             job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
-                                 window)
+                                 window, region)
+            # cwd: ``python -m`` puts the working directory first on sys.path, and Slicer's may hold anything
             self._process.start([self._pythonExecutable, "-m", "MedColorLib.slicer.worker", str(folder / "job.json")],
-                                env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"))
+                                env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"),
+                                cwd=str(folder))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self._job = _Job(folder, inputNode, outputNode, name or f"{inputNode.GetName()} colour", Path(job["output"]))
 
-    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window) -> dict:
+    def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window,
+                  region: str | None = None) -> dict:
         job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
                "output": str(folder / "output.nrrd"), "options": options.as_dict(),
                "reference": None, "library": str(library) if library else None, "library_set": librarySet,
-               "window": list(window) if isinstance(window, tuple) else window}
+               "window": list(window) if isinstance(window, tuple) else window,
+               "modality": mrml.dicom_modality(inputNode) or None, "region": region,
+               "rgb": True}  # the scene gets RGB: mrml.without_alpha
         if reference is not None:
             np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))
             job["reference"] = str(folder / "reference.npy")
@@ -234,6 +263,7 @@ class ColorizationLogic:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (libraryPath(), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONIOENCODING"] = "utf-8"  # the pipe is read as UTF-8 (Windows would write the ANSI code page)
         if options.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = "-1"
         return env
@@ -298,19 +328,35 @@ class ColorizationLogic:
             if event is None or "error" in event:
                 raise MedColorError(event["error"] if event else self._workerFailure(job))
             node = self._store(job, event)
-        except (MedColorError, CancelledError, OSError) as exc:
-            logging.error("MedColor: %s", exc)
-            self.errorOccurred.emit(str(exc))
+        except Exception as exc:  # a timer slot: anything that escapes here is lost without a dialog
+            self._reportFailure(exc)
         else:
             self.finished.emit(node)
         finally:
             self._cleanUp(job)
 
+    def _reportFailure(self, exc: Exception) -> None:
+        """One line for the user (errorOccurred); the traceback of anything unexpected goes to the log."""
+        expected = isinstance(exc, (MedColorError, CancelledError, OSError))
+        if expected:
+            message = str(exc)
+        elif isinstance(exc, MemoryError):
+            message = ("not enough memory to load the result into the scene: close other volumes, or colorize a "
+                       "smaller or cropped volume")
+        else:
+            message = f"loading the result failed: {type(exc).__name__}: {exc}"
+        logging.error("MedColor: %s", message, exc_info=not expected)
+        self.errorOccurred.emit(message)
+
     def _store(self, job: _Job, event: dict):
         if job.inputNode.GetScene() is None:
             raise MedColorError("the input volume was removed from the scene during the run")
-        rgba = mrml.read_color_array(event["result"])
-        return mrml.store_result(job.inputNode, rgba, event.get("report"), job.outputNode, job.name)
+        outputNode = job.outputNode
+        if outputNode is not None and outputNode.GetScene() is None:  # deleted meanwhile: never fill a dangling node
+            logging.warning("MedColor: the output volume was removed during the run; the result goes to a new volume")
+            outputNode = None
+        image = mrml.read_color_image(event["result"])  # one copy in memory: the file's voxels become the node's
+        return mrml.store_result(job.inputNode, image, event.get("report"), outputNode, job.name)
 
     def _workerFailure(self, job: _Job) -> str:
         code = self._process.returnCode()

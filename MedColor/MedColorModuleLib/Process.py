@@ -22,7 +22,8 @@ from typing import Protocol
 class ProcessProtocol(Protocol):
     """What the logic needs from a process runner (tests inject a fake)."""
 
-    def start(self, args: list[str], env: dict[str, str] | None = None, stderrPath: str | None = None) -> None: ...
+    def start(self, args: list[str], env: dict[str, str] | None = None, stderrPath: str | None = None,
+              cwd: str | None = None) -> None: ...
 
     def readEvents(self) -> list[dict]: ...
 
@@ -77,13 +78,16 @@ class WorkerProcess:
         self._reader: threading.Thread | None = None
         self._stderr = None
 
-    def start(self, args: list[str], env: dict[str, str] | None = None, stderrPath: str | None = None) -> None:
+    def start(self, args: list[str], env: dict[str, str] | None = None, stderrPath: str | None = None,
+              cwd: str | None = None) -> None:
         if self.isRunning():
             raise RuntimeError("a MedColor worker is already running")
         self._stderr = open(stderrPath, "wb") if stderrPath else subprocess.DEVNULL
         extra = popenKwargs(sys.platform)
-        self._popen = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=self._stderr, text=True, bufsize=1, **extra)
+        # errors="replace": one undecodable byte (a stray print) must not kill the reader thread and lose the result
+        self._popen = subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=self._stderr, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                                       **extra)
         self._lines = queue.Queue()
         self._reader = threading.Thread(target=self._readStdout, args=(self._popen.stdout,), daemon=True)
         self._reader.start()

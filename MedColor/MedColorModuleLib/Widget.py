@@ -7,6 +7,7 @@ outcome. Dialogs live here only; the logic reports through signals.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import qt
 import vtk
@@ -19,12 +20,14 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.types import Progress
 
 from .ColorizationLogic import (addReferenceToLibrary, ensureLibrary, libraryFolderFromParameters,
-                                optionsFromParameters, pathOrNone, usedReferencePath, windowFromParameters)
+                                optionsFromParameters, pathOrNone, regionFromParameters, usedReferencePath,
+                                usedReferenceWhy, windowFromParameters)
 from .InstallLogic import InstallLogic, unsupportedReason
 
 WEIGHTS_CHOICE_ATTRIBUTE = "MedColor.weightsChoice"  # the panel's choice; MedColor.weights says what was used
 
 POLL_MILLISECONDS = 200
+PATH_FIELDS = ("referenceFile", "libraryFolder", "weightsFile")  # each bound to the <name>PathLineEdit
 
 
 class Widget(VTKObservationMixin):
@@ -38,6 +41,8 @@ class Widget(VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._weightsChoice: str | None = None
+        self._thumbnails: dict[tuple[str, int], object] = {}  # (path, mtime) -> scaled pixmap
+        self._thumbnailShown: tuple[str, int] | None = None
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_MILLISECONDS)
         self._timer.connect("timeout()", self._poll)
@@ -53,6 +58,7 @@ class Widget(VTKObservationMixin):
     def _connectButtons(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.showIn3DButton.connect("clicked(bool)", self.onShowIn3DButton)
+        self.ui.flyThroughButton.connect("clicked(bool)", self.onFlyThroughButton)
         self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeightsButton)
         self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolderButton)
         self.ui.clearWeightsButton.connect("clicked(bool)", self.onClearWeightsButton)
@@ -92,6 +98,7 @@ class Widget(VTKObservationMixin):
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._blankUnsetPaths)
 
     def setParameterNode(self, parameterNode) -> None:
         self._disconnectParameterNode()
@@ -99,7 +106,10 @@ class Widget(VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            # below the GUI connector's priority 0, so it runs after the connector has written the paths
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._blankUnsetPaths, priority=-1.0)
             self._updateGui()
+            self._blankUnsetPaths()
 
     def _updateGui(self, caller=None, event=None) -> None:
         p = self._parameterNode
@@ -108,6 +118,7 @@ class Widget(VTKObservationMixin):
                             ("windowRange", p.windowPreset == "custom"), ("weightsFile", p.weights.value == "file")):
             self._setRowVisible(name, shown)
         self.ui.showIn3DButton.enabled = p.outputVolume is not None
+        self.ui.flyThroughButton.enabled = p.inputVolume is not None
         if source == "file":
             reference = pathOrNone(p.referenceFile)
             self._showThumbnail(reference if reference and reference.is_file() else None)
@@ -115,6 +126,16 @@ class Widget(VTKObservationMixin):
             return
         self.ui.applyButton.enabled = p.inputVolume is not None
         self.ui.applyButton.toolTip = _("Colorize the input volume") if p.inputVolume else _("Select an input volume")
+
+    def _blankUnsetPaths(self, caller=None, event=None) -> None:
+        """Show an unset path as an empty field: the wrapper writes its default Path() as "." (``str(Path())``)."""
+        for name in PATH_FIELDS:
+            lineEdit = getattr(self.ui, name + "PathLineEdit", None)
+            if lineEdit is not None and pathOrNone(getattr(self._parameterNode, name, None)) is None \
+                    and lineEdit.currentPath:
+                wasBlocked = lineEdit.blockSignals(True)  # the parameter keeps Path('.'): nothing to write back
+                lineEdit.currentPath = ""
+                lineEdit.blockSignals(wasBlocked)
 
     def _setRowVisible(self, name: str, shown: bool) -> None:
         """Show or hide a form row: its label ``<name>Label`` and its field (selector/line edit/widget)."""
@@ -172,7 +193,9 @@ class Widget(VTKObservationMixin):
         if reference is None:
             library = ensureLibrary(libraryFolderFromParameters(p))
         self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
-                         librarySet=p.librarySet if library else None, window=windowFromParameters(p))
+                         librarySet=p.librarySet if library else None, window=windowFromParameters(p),
+                         region=regionFromParameters(p) if library else None)
+        self.ui.referenceWhyLabel.text = ""
         self._setRunning(True)
 
     def _reference(self):
@@ -227,6 +250,7 @@ class Widget(VTKObservationMixin):
         p.outputVolume = outputNode
         slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
         self.ui.statusLabel.text = _("Done: ") + outputNode.GetName()
+        self._showReferenceWhy(outputNode)
         if p.showIn3D:
             self._showIn3D(outputNode)
 
@@ -240,20 +264,41 @@ class Widget(VTKObservationMixin):
             self.ui.statusLabel.text = _("Added to the user library: {path}").format(path=target)
 
     def _showThumbnail(self, path) -> None:
-        """The chosen reference image, 128 px high, under the library settings (Qt only)."""
-        pixmap = qt.QPixmap(str(path)) if path else qt.QPixmap()
-        if pixmap.isNull():
+        """The chosen reference image, 128 px high, under the library settings; read once per file version."""
+        key = (str(path), Path(path).stat().st_mtime_ns) if path and Path(path).is_file() else None
+        if key is not None and key == self._thumbnailShown:
+            return  # _updateGui runs on every parameter change
+        self._thumbnailShown = key
+        if key is not None and key not in self._thumbnails:
+            pixmap = qt.QPixmap(key[0])
+            self._thumbnails[key] = None if pixmap.isNull() else pixmap.scaledToHeight(128)
+        thumbnail = self._thumbnails.get(key) if key is not None else None
+        if thumbnail is None:
             self.ui.referenceThumbnailLabel.text = _("(the chosen reference is shown here)")
             return
-        self.ui.referenceThumbnailLabel.setPixmap(pixmap.scaledToHeight(128))
+        self.ui.referenceThumbnailLabel.setPixmap(thumbnail)
+
+    def _showReferenceWhy(self, outputNode) -> None:
+        """Under the thumbnail: which library reference the run used and why (region, how decided, D-hash)."""
+        path, why = usedReferencePath(outputNode), usedReferenceWhy(outputNode)
+        self.ui.referenceWhyLabel.text = _("Reference {name}: {why}").format(name=Path(path).name, why=why) \
+            if path and why else ""
 
     def onShowIn3DButton(self) -> None:
         self._showIn3D(self._parameterNode.outputVolume)
 
     def _showIn3D(self, outputNode) -> None:
+        p = self._parameterNode or self.logic.getParameterNode()
         with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
-            self.logic.showVolumeRendering(outputNode)
+            self.logic.showColour3D(p.inputVolume, outputNode, p.preset3D)
             slicer.util.resetThreeDViews()
+
+    def onFlyThroughButton(self) -> None:
+        """The airway path as a curve, handed with the 3-D camera to the Endoscopy module."""
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("The fly-through could not be set up."), waitCursor=True):
+            curve = self.logic.flyThrough(p.inputVolume, p.outputVolume)
+            self.ui.statusLabel.text = _("Fly-through: {name} in the Endoscopy module").format(name=curve.GetName())
 
     # ------------------------------------------------------------ weights
     def onImportWeightsButton(self) -> None:

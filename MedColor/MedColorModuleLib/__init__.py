@@ -4,6 +4,7 @@ from .ColorizationLogic import ColorizationLogic, optionsFromParameters, windowF
 from .InstallLogic import InstallLogic
 from .Process import ProcessProtocol, WorkerProcess
 from .Signal import Signal
+from .ThreeDLogic import ThreeDLogic
 
-__all__ = ["ColorizationLogic", "InstallLogic", "ProcessProtocol", "Signal", "WorkerProcess",
+__all__ = ["ColorizationLogic", "InstallLogic", "ProcessProtocol", "Signal", "ThreeDLogic", "WorkerProcess",
            "optionsFromParameters", "windowFromParameters"]

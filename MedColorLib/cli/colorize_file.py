@@ -72,10 +72,14 @@ def run_outputs(args: argparse.Namespace, inp: Path, volume: bool) -> list[Path]
 
 
 def pick_reference(reference: str | None, library: str | None, library_set: str | None,
-                   gray: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The pinned reference, or the library's nearest by D-hash; returns (rgb, provenance info)."""
+                   gray: np.ndarray, inp: Path | None = None, region: str | None = None) -> tuple[np.ndarray, dict]:
+    """The pinned reference, or the library's nearest by D-hash (a DICOM slice or a given region: among the
+    references of its region and modality, reference.resolve); returns (rgb, provenance info)."""
     if reference:
         return load_reference(reference), {"path": str(reference)}
+    if region or (inp is not None and is_dicom(inp)):
+        from MedColorLib.reference.resolve import resolve_reference
+        return resolve_reference(_dicom_volume(inp), [gray], library=library, library_set=library_set, region=region)
     best = search(load_library(library), gray, set=library_set, k=1)
     if not best:
         raise MedColorError(f"no reference in library {library}" + (f" set {library_set!r}" if library_set else ""))
@@ -84,20 +88,30 @@ def pick_reference(reference: str | None, library: str | None, library_set: str 
                                     "library": str(library)}
 
 
+def _dicom_volume(inp: Path | None):
+    """A DICOM slice as a one-slice Volume (HU, BodyPartExamined) for the region, or None."""
+    if inp is None or not is_dicom(inp):
+        return None
+    from MedColorLib.io.volumes import read_volume
+    try:
+        return read_volume(inp)
+    except MedColorError:  # e.g. a colour DICOM: no region from the pixels
+        return None
+
+
 def colorize_file(args: argparse.Namespace, options: Options, extra: dict | None = None) -> dict:
     """The whole ``colorize`` command on checked ``options``; returns the report (volumes: ``extra`` added to it)."""
     inp, out = Path(args.input), Path(args.output)
     check_input(inp)
     check_reference(args.reference)
     volume = is_volume_path(inp)
-    if not volume and options.mode != "paper":
-        raise MedColorError(f"a 2-D image is colorized in paper mode; --mode {options.mode} is for volumes")
     run_outputs(args, inp, volume)
     if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
         return colorize_volume_file(args, options, inp, out, extra)
     gray = read_gray(inp)
-    ref, ref_info = pick_reference(args.reference, args.library, args.library_set, gray)
+    ref, ref_info = pick_reference(args.reference, args.library, args.library_set, gray, inp,
+                                   getattr(args, "region", None))
     with ProgressBar(args.quiet) as bar:
         report = colorize_image(gray, ref, options, ref_info, progress=bar)
     from MedColorLib.io.pictures import write_image_2d

@@ -10,6 +10,7 @@ from MedColorLib.cli.progressbar import ProgressBar
 from MedColorLib.io.atomic import transaction
 from MedColorLib.io.report import flat_metadata, write_json
 from MedColorLib.options import Options
+from MedColorLib.types import Stopwatch, peak_memory_mb
 
 
 def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path,
@@ -22,11 +23,14 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     from MedColorLib.pipeline.preview import write_preview
     from MedColorLib.pipeline.volume import colorize_volume
 
-    volume = read_volume(inp, series=args.series)
-    reference = load_reference(args.reference) if args.reference else None
+    clock = Stopwatch()
+    with clock("read"):
+        volume = read_volume(inp, series=args.series)
+        reference = load_reference(args.reference) if args.reference else None
     with ProgressBar(args.quiet) as bar:
         result = colorize_volume(volume, options, reference=reference, library=args.library,
-                                 library_set=args.library_set, window=args.window, progress=bar)
+                                 library_set=args.library_set, window=args.window, progress=bar,
+                                 library_tags={"region": args.region} if getattr(args, "region", None) else None)
     report = result.report
     if args.reference:
         report["reference"] = {"path": str(args.reference)}
@@ -35,10 +39,15 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     if args.preview:
         report["preview"] = str(args.preview)
     with transaction():
-        write_color_volume(out, result.rgba, volume, metadata=flat_metadata(report), rgb=args.rgb)
+        with clock("write"):
+            write_color_volume(out, result.rgba, volume, metadata=flat_metadata(report), rgb=args.rgb)
         if args.preview:
             window = report["window"]
-            write_preview(args.preview, volume, result.rgba, (window["low"], window["high"]))
+            with clock("preview"):
+                write_preview(args.preview, volume, result.rgba, (window["low"], window["high"]))
+        report["timing"] = {**{"read": round(clock.seconds["read"], 3)}, **report.get("timing", {}),
+                            **{k: round(v, 3) for k, v in clock.seconds.items() if k != "read"}}
+        report["peak_memory_mb"] = peak_memory_mb()
         if args.report:
             write_json(args.report, report)
     print(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p))

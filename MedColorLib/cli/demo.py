@@ -66,7 +66,7 @@ def run_demo(out: Path, weights: str = "auto", device: str = "auto", mode: str =
     volume = demo_volume()
     with ProgressBar(quiet) as bar:
         result = colorize_volume(volume, options, library=library, library_set="pseudo",
-                                 library_tags={"view": "axial"}, progress=bar)
+                                 library_tags={"plane": "axial"}, progress=bar)
     report = result.report
     report["files"] = {k: str(v) for k, v in files.items()}
     window = (report["window"]["low"], report["window"]["high"])

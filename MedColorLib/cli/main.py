@@ -36,10 +36,11 @@ def _command_modules() -> list:
     # each module adds its subparsers and sets `func(args) -> int`; imported here to keep start-up light
     from MedColorLib.cli import colorize as cli_colorize
     from MedColorLib.cli.batch import command as cli_batch
+    from MedColorLib.cli import endoscopy as cli_endoscopy
     from MedColorLib.cli import evaluate as cli_evaluate
     from MedColorLib.cli import library as cli_library
     from MedColorLib.cli import weights as cli_weights
-    return [cli_colorize, cli_batch, cli_library, cli_evaluate, cli_weights]
+    return [cli_colorize, cli_batch, cli_library, cli_evaluate, cli_weights, cli_endoscopy]
 
 
 def dispatch(argv: list[str]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from MedColorLib.errors import MedColorError
 
@@ -13,6 +12,8 @@ def fit_centres(gray: np.ndarray, k: int = 4, max_samples: int = 200_000, seed: 
 
     gray: any shape, float in [0, 1]. Returns the k centres sorted ascending, float64 (k,).
     """
+    from sklearn.cluster import KMeans  # here, not at import: 1.6 s that the correspondence path never needs
+
     values = np.asarray(gray, dtype=np.float32).ravel()
     if values.size < k:
         raise MedColorError(f"cannot fit {k} intensity clusters to {values.size} pixels")

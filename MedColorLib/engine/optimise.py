@@ -196,18 +196,24 @@ def initial_image(gray: torch.Tensor, how: str, seed: int, chroma: torch.Tensor 
     return (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).to(gray) + noise).expand(len(gray), -1, -1, -1)
 
 
+def wants_correspondence(options: Options, start: torch.Tensor | None = None) -> bool:
+    """The correspondence is needed to start from it, or for its term when there is an optimisation at all."""
+    return (options.init == "correspondence" and start is None) or (options.loss.match > 0 and sum(options.iterations) > 0)
+
+
 def colorize_batch(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor, target_masks: torch.Tensor,
                    reference_masks: torch.Tensor, options: Options, progress: ProgressFn | None = None,
-                   cancel: CancelFn | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+                   cancel: CancelFn | None = None, start: torch.Tensor | None = None,
+                   chroma: torch.Tensor | None = None) -> torch.Tensor:
     """The paper's two-stage optimisation. Returns (B, 3, H, W) RGB in [0, 1] (before post-filter/imaging).
 
-    start: a warm start (B, 3, H, W) instead of options.init, for volume slices.
+    start: a warm start (B, 3, H, W) instead of options.init, for volume slices. chroma: the correspondence's
+    (B, 2, H, W) (Cb, Cr) when already computed (computed here when needed and not given).
     """
     it1, it2 = options.iterations
     with gpu_numerics():
-        # needed to start from it, or for its term when there is an optimisation at all
-        wanted = (options.init == "correspondence" and start is None) or (options.loss.match > 0 and it1 + it2 > 0)
-        chroma = correspondence_chroma(net, gray, reference) if wanted else None
+        if chroma is None and wants_correspondence(options, start):
+            chroma = correspondence_chroma(net, gray, reference)
         t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0, chroma=chroma)
         x = initial_image(gray, options.init, options.seed, chroma) if start is None else start
         for stage, n in ((1, it1), (2, it2)):

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from MedColorLib.engine.color import luma_np
-from MedColorLib.engine.optimise import colorize_batch
+from MedColorLib.engine.correspondence import correspondence_chroma
+from MedColorLib.engine.optimise import colorize_batch, gpu_numerics, initial_image, wants_correspondence
 from MedColorLib.engine.device import resolve_device
 from MedColorLib.errors import MedColorError
 from MedColorLib.engine.imaging import compose, to_uint8
@@ -17,16 +18,18 @@ from MedColorLib.engine.masks import assign, fit_centres, one_hot
 from MedColorLib.options import Options
 from MedColorLib.engine.postfilter import postfilter
 from MedColorLib.engine.vgg import VGGFeatures, load_vgg
-from MedColorLib.types import CancelFn, ProgressFn
+from MedColorLib.types import CancelFn, ProgressFn, Stopwatch
 
 
 @dataclass
 class SliceResult:
-    """Colour slices (B, H, W, 3) uint8 with the input's luma; the optimised (B, 3, S, S) colour; gamut mask."""
+    """Colour slices (B, H, W, 3) uint8 with the input's luma; the optimised (B, 3, S, S) colour; gamut mask;
+    seconds per stage (correspondence, optimisation, imaging)."""
 
     rgb: np.ndarray
     optimised: torch.Tensor
     out_of_gamut: np.ndarray
+    seconds: dict[str, float]
 
 
 # networks kept for the life of the process once keep_networks() was called (batch workers: the weights are
@@ -109,12 +112,22 @@ def colorize_slices(net: VGGFeatures, gray: np.ndarray, references: np.ndarray |
     for r in refs:
         check_reference(r, options.size)
     device, s = next(net.parameters()).device, options.size
+    clock = Stopwatch(torch.cuda.synchronize if device.type == "cuda" else None)
     gray_t = resize_batch(gray, s, device)
     ref_t = torch.cat([resize_batch(r[None], s, device) for r in refs])
-    mt, mr = slice_masks(gray_t[:, 0].cpu().numpy(), luma_np(ref_t.permute(0, 2, 3, 1).cpu().numpy()), options.k, centres)
-    x = colorize_batch(net, gray_t, ref_t, torch.as_tensor(mt, device=device), torch.as_tensor(mr, device=device),
-                       options, progress, cancel, start)
-    filtered = postfilter(x, gray_t) if options.postfilter else x
-    full = torch.as_tensor(np.ascontiguousarray(gray), dtype=torch.float32, device=device)[:, None]
-    rgb, oog = compose(filtered, full)
-    return SliceResult(to_uint8(rgb), x, oog[:, 0].cpu().numpy())
+    with clock("correspondence"), gpu_numerics():
+        chroma = correspondence_chroma(net, gray_t, ref_t) if wants_correspondence(options, start) else None
+    if sum(options.iterations):
+        with clock("optimisation"):
+            mt, mr = slice_masks(gray_t[:, 0].cpu().numpy(), luma_np(ref_t.permute(0, 2, 3, 1).cpu().numpy()),
+                                 options.k, centres)
+            x = colorize_batch(net, gray_t, ref_t, torch.as_tensor(mt, device=device),
+                               torch.as_tensor(mr, device=device), options, progress, cancel, start, chroma)
+    else:  # the correspondence alone (or the given start): no masks, no targets, no steps
+        x = (initial_image(gray_t, options.init, options.seed, chroma) if start is None else start).clamp(0, 1)
+    with clock("imaging"):
+        filtered = postfilter(x, gray_t) if options.postfilter else x
+        full = torch.as_tensor(np.ascontiguousarray(gray), dtype=torch.float32, device=device)[:, None]
+        rgb, oog = compose(filtered, full)
+        result = SliceResult(to_uint8(rgb), x, oog[:, 0].cpu().numpy(), clock.seconds)
+    return result

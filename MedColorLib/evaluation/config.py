@@ -69,8 +69,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     config["methods"] = check_methods(config.get("methods", ["paper", *BASELINES]), config["settings"])
     config["pairs"] = [_entry(p, root, "pair") for p in config.get("pairs", [])]
     config["volumes"] = [_entry(v, root, "volume") for v in config.get("volumes", [])]
-    if not config["pairs"] and not config["volumes"] and not config.get("ground_truth"):
-        raise MedColorError(f"{path} lists no 'pairs', 'volumes' or 'ground_truth'; nothing to evaluate")
+    if not config["pairs"] and not config["volumes"] and not config.get("ground_truth") \
+            and not config.get("volume_truth"):
+        raise MedColorError(f"{path} lists no 'pairs', 'volumes', 'ground_truth' or 'volume_truth'; nothing to "
+                            "evaluate")
     notes = config.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise MedColorError(f"{path}: 'notes' must be a list of Markdown paragraphs (strings)")

@@ -95,7 +95,7 @@ def _pair(raw: dict, root: Path) -> dict:
 def _source(raw: dict, root: Path, name: str) -> dict:
     """A checked image source: {"image": Path, "crop": (t, l, b, r)} or {"mni": str, "view": str, "mm": int}."""
     if isinstance(raw, dict) and "mni" in raw:
-        from MedColorLib.reference.default_library import APPEARANCE
+        from MedColorLib.evaluation.mni_fixture import APPEARANCE
         if raw["mni"] not in APPEARANCE or raw.get("view", "axial") not in MNI_VIEWS:
             raise MedColorError(f"ground_truth pair {name!r}: MNI source needs an appearance of "
                                 f"{', '.join(APPEARANCE)} and a view of {', '.join(MNI_VIEWS)}")
@@ -124,7 +124,8 @@ def _mni_volumes():
 def source_rgb(source: dict) -> np.ndarray:
     """The (h, w, 3) float32 RGB image of a source, cropped."""
     if "mni" in source:
-        from MedColorLib.reference.default_library import _plane, render_slice
+        from MedColorLib.evaluation.mni_fixture import render_slice
+        from MedColorLib.reference.default_library import _plane
         t1, gm, wm, affine = _mni_volumes()
         planes = [_plane(v, source["view"], source["mm"], np.linalg.inv(affine)) for v in (t1, gm, wm)]
         return render_slice(*planes, appearance=source["mni"]).astype(np.float32) / 255

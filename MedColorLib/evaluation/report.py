@@ -89,9 +89,12 @@ def montage(images: dict[str, np.ndarray], path: Path, height: int = TILE) -> Pa
 def write_montages(images: dict, folder: Path) -> dict[str, list[Path]]:
     """One montage per 2-D pair, volume (middle slice) and ablation pair -> {section: [paths]}."""
     from MedColorLib.evaluation.ground_truth import write_montages as truth_montages
+    from MedColorLib.evaluation.volume_truth import write_montage as volume_truth_montage
     out = {section: [montage(imgs, folder / f"{section}_{name}.png") for name, imgs in group.items()]
-           for section, group in images.items() if section != "ground_truth"}
-    return out | {"ground_truth": truth_montages(images.get("ground_truth", {}), folder)}
+           for section, group in images.items() if section not in ("ground_truth", "volume_truth")}
+    vt = volume_truth_montage(images.get("volume_truth", {}), folder)
+    return out | {"ground_truth": truth_montages(images.get("ground_truth", {}), folder),
+                  "volume_truth": [vt] if vt is not None else []}
 
 
 # ------------------------------------------------------------------------------------------ the report
@@ -110,7 +113,11 @@ def header(result: dict, command: str) -> list[str]:
              f"iterations (paper: 1000+1000), k = {s.k}, seed {s.seed}, post-filter {'on' if s.postfilter else 'off'}",
              f"- **Inputs:** 2-D targets are the centre square resized to {s.side} px; references at most "
              f"{s.reference_side} px; volumes cropped as listed; volume mode with {s.key_slices} key slices"]
-    if all(r["section"] == "ground_truth" for r in result["records"]):
+    sections = {r["section"] for r in result["records"]}
+    if sections == {"volume_truth"}:
+        lines[-1] = (f"- **Inputs:** the rendered MNI152 volume described below, optimised at most at its own slice "
+                     f"size; volume mode with {s.key_slices} key slices")
+    elif sections <= {"ground_truth", "volume_truth"}:
         lines[-1] = (f"- **Inputs:** each truth resized to {s.side} px on its longer side (its gray is the input); "
                      f"references at most {s.reference_side} px")
     if s.weights == "random" or "random" in " ".join(result["network_labels"].values()):
@@ -128,7 +135,7 @@ def markdown(result: dict, montages: dict[str, list[Path]], out_dir: Path, comma
     pick = lambda section: [r for r in rec if r["section"] == section]  # noqa: E731
     truth = pick("ground_truth")
     lines = header(result, command) + [line for note in result.get("notes", []) for line in ("", note)]
-    lines += ["", EXPLAIN] if len(truth) < len(rec) else []
+    lines += ["", EXPLAIN] if len(truth) + len(pick("volume_truth")) < len(rec) else []
     if pick("2d"):
         lines += ["", "## 2-D slices (mean ± sd over pairs)", ""]
         lines += table(pick("2d"), ("modality", "method"), FIGURES + ("seconds_per_slice",))
@@ -142,10 +149,13 @@ def markdown(result: dict, montages: dict[str, list[Path]], out_dir: Path, comma
     lines += _ablation_section(pick("ablation"), pick("warm_start"))
     from MedColorLib.evaluation.ground_truth import markdown_section
     lines += markdown_section(truth, montages.get("ground_truth", []), out_dir)
-    if any(paths for section, paths in montages.items() if section != "ground_truth"):
+    from MedColorLib.evaluation.volume_truth import markdown_section as volume_truth_section
+    lines += volume_truth_section(pick("volume_truth"), (montages.get("volume_truth") or [None])[0], out_dir)
+    own = ("ground_truth", "volume_truth")
+    if any(paths for section, paths in montages.items() if section not in own):
         lines += ["", "## Montages (input | each method | reference)", ""]
     for section, paths in montages.items():
-        lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in paths if section != "ground_truth"]
+        lines += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in paths if section not in own]
     lines += ["", "## Regenerate", "", REGENERATE]
     return "\n".join(lines) + "\n"
 
@@ -187,6 +197,7 @@ per-cluster chroma matching on the key slices instead of the optimisation. The p
 REGENERATE = """```
 medcolor evaluate bench/eval_medical.json --out docs                      # docs/evaluation.md (CPU, medical VGG16)
 medcolor evaluate bench/eval_ground_truth.json --out docs --name ground_truth       # colours against the truth
+medcolor evaluate bench/eval_volume_truth.json --out docs --name volume_truth       # a volume against its truth
 medcolor evaluate bench/eval_default.json --out docs --name evaluation_random   # mechanics check, random weights
 medcolor evaluate bench/eval_default.json --out eval-gpu --weights imagenet --device cuda \\
     --size 224 --iterations 1000,1000 --side 256                        # the paper's settings on a GPU

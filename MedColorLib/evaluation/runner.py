@@ -16,6 +16,8 @@ from pathlib import Path
 from MedColorLib.evaluation.config import Log
 from MedColorLib.evaluation.ground_truth import check_section, evaluate_ground_truth
 from MedColorLib.evaluation.pairs import evaluate_ablations, evaluate_pairs
+from MedColorLib.evaluation.volume_truth import check_section as check_volume_truth
+from MedColorLib.evaluation.volume_truth import evaluate_volume_truth
 from MedColorLib.evaluation.volumes import evaluate_volumes, evaluate_warm_start
 
 
@@ -24,17 +26,20 @@ def run_evaluation(config: dict, log: Log | None = None) -> dict:
     log = log or (lambda s: None)
     t0, nets = time.perf_counter(), {}
     # a bad ground_truth section fails here, before anything runs
-    config = {**config, "ground_truth": check_section(config, config.get("root_dir", Path(".")))}
+    config = {**config, "ground_truth": check_section(config, config.get("root_dir", Path("."))),
+              "volume_truth": check_volume_truth(config.get("volume_truth"))}
     records, images = evaluate_pairs(config, nets, log)
     vol_records, vol_images = evaluate_volumes(config, log)
     abl_records, abl_images = evaluate_ablations(config, nets, log)
     warm_records = evaluate_warm_start(config, nets, log)
     truth_records, truth_images = evaluate_ground_truth(config, nets, log)
+    vt_records, vt_images = evaluate_volume_truth(config, log)
     labels = {w: n.label for w, n in nets.items()}
     return {"settings": config["settings"], "config": config["source"], "network_labels": labels,
             "notes": config.get("notes", []),
-            "records": records + vol_records + abl_records + warm_records + truth_records,
-            "images": {"2d": images, "volumes": vol_images, "ablations": abl_images, "ground_truth": truth_images},
+            "records": records + vol_records + abl_records + warm_records + truth_records + vt_records,
+            "images": {"2d": images, "volumes": vol_images, "ablations": abl_images, "ground_truth": truth_images,
+                       "volume_truth": vt_images},
             "seconds": time.perf_counter() - t0}
 
 

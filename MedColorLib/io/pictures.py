@@ -47,6 +47,17 @@ def side_by_side(images: list[Image.Image], gap: int = 4, background: tuple[int,
     return sheet
 
 
+def stacked(images: list[Image.Image], gap: int = 4, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Images pasted top to bottom, left-aligned, gap px apart, on an RGB sheet of the background colour."""
+    sheet = Image.new("RGB", (max(im.width for im in images), sum(im.height for im in images) + gap * (len(images) - 1)),
+                      background)
+    y = 0
+    for im in images:
+        sheet.paste(im, (0, y))
+        y += im.height + gap
+    return sheet
+
+
 def labelled_tile(image: np.ndarray, label: str, height: int = 128) -> Image.Image:
     """A gray (H, W) float or (H, W, 3) RGB image resized to height, with its label underneath."""
     a = np.asarray(image)

@@ -69,6 +69,8 @@ def _read_file(path: Path) -> tuple[object, dict]:
         raise MedColorError(f"cannot read {path}: {_first_line(err)}; give a NRRD, NIfTI, MHA, DICOM, "
                             "PNG or JPEG file") from None
     meta = {"modality": _tag(reader, "0008|0060")}
+    if _tag(reader, "0018|0015"):  # BodyPartExamined: the region for reference retrieval
+        meta["body_part"] = _tag(reader, "0018|0015")
     return image, meta
 
 
@@ -96,6 +98,8 @@ def _read_dicom_folder(folder: Path, series: str | None) -> tuple[object, dict]:
     tag = lambda key: reader.GetMetaData(0, key).strip() if reader.HasMetaDataKey(0, key) else ""  # noqa: E731
     meta = {"modality": tag("0008|0060"), "series_uid": uid, "series_description": tag("0008|103e"),
             "dicom_files": str(len(files))}
+    if tag("0018|0015"):  # BodyPartExamined: the region for reference retrieval
+        meta["body_part"] = tag("0018|0015")
     return image, meta
 
 

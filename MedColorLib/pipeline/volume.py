@@ -1,9 +1,10 @@
 """The one data path for volumes: prepare -> reference -> centres -> engine -> volume strategy -> imaging.
 
 Modes: ``paper`` colorizes every slice as the paper does (its own k-means centres, slices batched);
-``volume`` optimises a few key slices with the full loss under one reference and one set of intensity
-centres, then propagates their chroma to every slice through bilateral grids (propagate.py);
-``preview`` replaces the optimisation of the key slices by per-cluster chroma matching (seconds).
+``volume`` colours a few key slices by the deep-feature correspondence under one reference (and, with
+``refine``, the paper's loss stack from there under one set of intensity centres), then propagates their
+chroma to every slice through bilateral grids (propagate.py); ``preview`` colours the key slices by
+per-cluster chroma matching, with no network. The report holds seconds per stage and the peak memory.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import torch
 
 from MedColorLib import prepare
 from MedColorLib.engine.color import luma, with_luma
-from MedColorLib.errors import CancelledError, MedColorError
+from MedColorLib.errors import CancelledError
 from MedColorLib.engine.masks import fit_centres
 from MedColorLib.options import Options
 from MedColorLib.pipeline.propagate import blend, prior, smooth_keys, splat
 from MedColorLib.io.report import provenance
-from MedColorLib.types import CancelFn, Progress, ProgressFn, Volume
+from MedColorLib.types import CancelFn, Progress, ProgressFn, Stopwatch, Volume, peak_memory_mb
 
 GRID_CELLS = 24      # bilateral grid: cells across the larger slice side
 GRID_BINS = 24       # and along the windowed intensity
@@ -44,24 +45,33 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     """Colorize a scalar volume (never modified). Give a reference (h, w, 3) RGB in [0, 1] or a library."""
     t0 = time.perf_counter()
     options = replace(options).check()
-    axis = prepare.check_volume(volume)
-    low, high, window_name = prepare.choose_window(volume, window)
-    # slices in display orientation (as the references and Slicer show them), float32 in [0, 1]
-    view = prepare.slice_view(volume.direction, axis)
-    gray, air = display_slices(volume.array, axis, view, low, high)
-    ref, ref_info = _reference(gray, reference, library, library_set, library_tags)
+    clock = Stopwatch(torch.cuda.synchronize if torch.cuda.is_available() and options.device != "cpu" else None)
     notify = progress or (lambda p: None)
+    with clock("prepare"):
+        axis = prepare.check_volume(volume)
+        low, high, window_name = prepare.choose_window(volume, window)
+        # slices in display orientation (as the references and Slicer show them), float32 in [0, 1]
+        view = prepare.slice_view(volume.direction, axis)
+        gray, air = display_slices(volume.array, axis, view, low, high)
+    notify(Progress("prepare", 1, 1, f"{len(gray)} slices, window {low:g}..{high:g}"))
+    with clock("reference"):
+        ref, ref_info = _reference(gray, reference, library, library_set, library_tags, volume)
+    notify(Progress("reference", 1, 1, str(ref_info.get("path", ""))))
     if options.mode == "paper":
-        rgb, net_label, device = _paper(gray, ref, options, notify, cancel)
+        rgb, net_label, device = _paper(gray, ref, options, notify, cancel, clock)
         keys: list[int] = list(range(len(gray)))
     else:
-        rgb, keys, net_label, device = _keys_and_propagate(gray, air, ref, options, notify, cancel)
-    rgba = _raw_rgba(rgb, gray, air, volume.array.shape, axis, view)
+        rgb, keys, net_label, device = _keys_and_propagate(gray, air, ref, options, notify, cancel, clock)
+    with clock("assemble"):
+        rgba = _raw_rgba(rgb, gray, air, volume.array.shape, axis, view)
     report = provenance(options, net_label, device, ref_info, window={"low": low, "high": high, "name": window_name},
                         slice_axis=int(axis), key_slices=keys)
+    with clock("metrics"):
+        report["metrics"] = figures(gray, rgb, air, ref, options.k)
     report["seconds"] = time.perf_counter() - t0
     report["seconds_per_slice"] = report["seconds"] / len(gray)
-    report["metrics"] = figures(gray, rgb, air, ref, options.k)
+    report["timing"] = {stage: round(s, 3) for stage, s in clock.seconds.items()}
+    report["peak_memory_mb"] = peak_memory_mb()
     return ColorResult(rgba, report)
 
 
@@ -104,45 +114,49 @@ def _mean(values: list) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
-def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_set, library_tags) -> tuple[np.ndarray, dict]:
-    """The pinned reference, or one library reference decided once for the volume by D-hash votes."""
-    if reference is not None:
-        return reference, {"path": "given"}
-    if library is None:
-        raise MedColorError("give a colour reference (--reference) or a reference library (--library)")
-    from MedColorLib.reference.retrieval import choose_for_volume
-    from MedColorLib.reference.index import load_library
-    from MedColorLib.io.images import load_reference
-    choice = choose_for_volume(load_library(library), list(gray), set=library_set, tags=library_tags)
-    m = choice.match
-    return load_reference(m.path), {"path": str(m.path), "set": m.set, "hamming_distance": m.distance,
-                                    "votes": choice.votes, "library": str(library)}
+def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_set, library_tags,
+               volume: Volume | None = None) -> tuple[np.ndarray, dict]:
+    """The pinned reference, or one library reference decided once for the volume: among the references
+    of its body region and modality (``library_tags["region"]`` overrides the region rule), by D-hash
+    votes; no library: the per-user default library."""
+    from MedColorLib.reference.resolve import resolve_reference
+    return resolve_reference(volume, list(gray), reference=reference, library=library, library_set=library_set,
+                             tags=library_tags)
 
 
 def _paper(gray: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,
-           cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+           cancel: CancelFn | None, clock: Stopwatch) -> tuple[np.ndarray, str, str]:
     """Every slice through the engine's paper mode (its own centres per slice), PAPER_BATCH slices a batch."""
-    return optimise_slices(gray, ref, options, None, PAPER_BATCH, "slices", notify, cancel)
+    return optimise_slices(gray, ref, options, None, PAPER_BATCH, "slices", notify, cancel, clock)
 
 
 def optimise_slices(gray: np.ndarray, ref: np.ndarray, options: Options, centres: np.ndarray | None, batch: int,
-                    label: str, notify: ProgressFn, cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+                    label: str, notify: ProgressFn, cancel: CancelFn | None,
+                    clock: Stopwatch | None = None) -> tuple[np.ndarray, str, str]:
     """(S, H, W) slices -> (S, H, W, 3) uint8 through colorize_slices in batches. On GPU out-of-memory the
-    batch is halved, and at one slice the work moves to the CPU, each time with a message."""
+    batch is halved, and at one slice the work moves to the CPU, each time with a message. clock gets the
+    seconds of the network load and of the engine's stages."""
     from MedColorLib.engine.slices import colorize_slices, network
     from MedColorLib.engine.device import resolve_device
     device = str(resolve_device(options.device))
+    clock = clock or Stopwatch()
     while True:
         try:
             opts = replace(options, device=device)
-            net = network(opts)
+            with clock("network"):
+                net = network(opts)
+            notify(Progress("network", 1, 1, net.label.split(" | ")[0]))
             out = np.zeros((*gray.shape, 3), np.uint8)
             for start in range(0, len(gray), batch):
+                if cancel is not None and cancel():
+                    raise CancelledError("cancelled")
                 stop = min(start + batch, len(gray))
                 relay = lambda p, a=start, b=stop: notify(Progress(  # noqa: E731
                     f"{label} {a + 1}-{b} of {len(gray)}: {p.stage}", p.done, p.total, p.message))
-                out[start:stop] = colorize_slices(net, gray[start:stop], ref, opts, centres=centres,
-                                                  progress=relay, cancel=cancel).rgb
+                res = colorize_slices(net, gray[start:stop], ref, opts, centres=centres, progress=relay, cancel=cancel)
+                out[start:stop] = res.rgb
+                clock.add(res.seconds)
+                notify(Progress(label, stop, len(gray), f"{label} {stop}/{len(gray)}"))
             return out, net.label, device
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -162,12 +176,23 @@ def key_slice_indices(air: np.ndarray, n: int) -> list[int]:
 
 
 def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,
-                        cancel: CancelFn | None) -> tuple[np.ndarray, list[int], str, str]:
-    """Colour the key slices (optimised, or matched in preview), then propagate to all slices."""
+                        cancel: CancelFn | None, clock: Stopwatch) -> tuple[np.ndarray, list[int], str, str]:
+    """Colour the key slices (correspondence [+ refinement], or matched in preview), then propagate to all slices."""
     keys = key_slice_indices(air, options.key_slices)
-    centres = fit_centres(gray[~air] if (~air).any() else gray, options.k, seed=options.seed)
-    key_rgb, label, device = _colour_keys(gray[keys], ref, centres, options, notify, cancel)
-    dev = torch.device(device)
+    centres = None
+    if sum(options.iterations):  # one set of intensity centres for the volume: the masks of the loss stack
+        with clock("optimisation"):
+            centres = fit_centres(gray[~air] if (~air).any() else gray, options.k, seed=options.seed)
+    key_rgb, label, device = _colour_keys(gray[keys], ref, centres, options, notify, cancel, clock)
+    with clock("propagation"):
+        out = _propagate(gray, keys, key_rgb, options, torch.device(device), notify, cancel)
+    return out, keys, label, device
+
+
+def _propagate(gray: np.ndarray, keys: list[int], key_rgb: np.ndarray, options: Options, dev: torch.device,
+               notify: ProgressFn, cancel: CancelFn | None) -> np.ndarray:
+    """(N, H, W) gray -> (N, H, W, 3) uint8: every slice reads the key slices' bilateral grids (B, H, W, 3) around
+    it at its own intensities."""
     cell = max(gray.shape[1:]) / GRID_CELLS
     grids = []
     for g, rgb in zip(gray[keys], key_rgb):
@@ -187,16 +212,17 @@ def _keys_and_propagate(gray: np.ndarray, air: np.ndarray, ref: np.ndarray, opti
         rgb, _ = with_luma((g_t + offset)[None], g_t[None, None])
         out[z] = (rgb[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
         notify(Progress("propagate", z + 1, len(gray), f"slice {z + 1}/{len(gray)}"))
-    return out, keys, label, device
+    return out
 
 
-def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray, options: Options,
-                 notify: ProgressFn, cancel: CancelFn | None) -> tuple[np.ndarray, str, str]:
+def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray | None, options: Options,
+                 notify: ProgressFn, cancel: CancelFn | None, clock: Stopwatch) -> tuple[np.ndarray, str, str]:
     """(B, H, W) key slices -> (B, H, W, 3) uint8 colour with the input's luma, one reference and centre set."""
     if options.mode == "preview":
         from MedColorLib.baselines.transfers import cluster_histogram
-        rgb = np.stack([np.round(cluster_histogram(g, ref, options.k) * 255).astype(np.uint8) for g in gray_keys])
+        with clock("key slices"):
+            rgb = np.stack([np.round(cluster_histogram(g, ref, options.k) * 255).astype(np.uint8) for g in gray_keys])
         notify(Progress("key slices", len(gray_keys), len(gray_keys), "per-cluster chroma matching"))
         return rgb, "none (preview: no network)", "cpu"
     opts = replace(options, size=min(options.size, max(gray_keys.shape[1:])))  # never above the slice size
-    return optimise_slices(gray_keys, ref, opts, centres, len(gray_keys), "key slices", notify, cancel)
+    return optimise_slices(gray_keys, ref, opts, centres, len(gray_keys), "key slices", notify, cancel, clock)

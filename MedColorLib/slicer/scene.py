@@ -148,37 +148,55 @@ def render_3d(
     background: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> np.ndarray:
     """Render the scene's 3-D view offscreen (volume rendering displayable manager); return (H, W, 3) uint8."""
-    slicer = _import_slicer()
     if view_direction not in VIEW_DIRECTIONS:
         raise MedColorError(f"unknown view direction {view_direction!r}; choose one of {', '.join(VIEW_DIRECTIONS)}")
-    window, renderer = _offscreen_window(size, interactor=True)
-    factory = slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance()
-    factory.SetMRMLApplicationLogic(app.app_logic)
-    for manager in ("vtkMRMLCameraDisplayableManager", "vtkMRMLViewDisplayableManager",
-                    "vtkMRMLVolumeRenderingDisplayableManager"):
-        if not factory.IsDisplayableManagerRegistered(manager):
-            factory.RegisterDisplayableManager(manager)
-    before = _node_ids(app.scene)
-    view_logic = slicer.vtkMRMLViewLogic()
-    view_logic.SetMRMLApplicationLogic(app.app_logic)
-    view_logic.SetMRMLScene(app.scene)
-    view_node = app.scene.GetFirstNodeByClass("vtkMRMLViewNode") or view_logic.AddViewNode("MedColor3D")
-    view_node.SetBoxVisible(False)
-    view_node.SetAxisLabelsVisible(False)
-    view_node.SetBackgroundColor(*background)
-    view_node.SetBackgroundColor2(*background)
-    group = slicer.vtkMRMLDisplayableManagerGroup()
-    group.Initialize(factory, renderer)
-    group.SetMRMLDisplayableNode(view_node)
-    try:
-        _point_camera(renderer, view_direction)
-        window.Render()
-        return _grab(window, path)
-    finally:
-        group.SetMRMLDisplayableNode(None)
-        window.Finalize()
-        view_logic.SetMRMLScene(None)
-        _remove_nodes_added(app.scene, before)
+    with ThreeDView(app, size, background) as view:
+        _point_camera(view.renderer, view_direction)
+        return view.render(path)
+
+
+class ThreeDView:
+    """An offscreen 3-D view of the scene (camera, view and volume-rendering displayable managers), kept open
+    for several renders; on exit the scene is left as it was. ``camera_node`` is the view's MRML camera."""
+
+    def __init__(self, app: HeadlessSlicer, size: tuple[int, int] = (512, 512),
+                 background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+        self.app, self.size, self.background = app, size, background
+
+    def __enter__(self) -> "ThreeDView":
+        slicer = _import_slicer()
+        self.window, self.renderer = _offscreen_window(self.size, interactor=True)
+        factory = slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance()
+        factory.SetMRMLApplicationLogic(self.app.app_logic)
+        for manager in ("vtkMRMLCameraDisplayableManager", "vtkMRMLViewDisplayableManager",
+                        "vtkMRMLVolumeRenderingDisplayableManager"):
+            if not factory.IsDisplayableManagerRegistered(manager):
+                factory.RegisterDisplayableManager(manager)
+        self.before = _node_ids(self.app.scene)
+        self.view_logic = slicer.vtkMRMLViewLogic()
+        self.view_logic.SetMRMLApplicationLogic(self.app.app_logic)
+        self.view_logic.SetMRMLScene(self.app.scene)
+        view_node = self.app.scene.GetFirstNodeByClass("vtkMRMLViewNode") or self.view_logic.AddViewNode("MedColor3D")
+        view_node.SetBoxVisible(False)
+        view_node.SetAxisLabelsVisible(False)
+        view_node.SetBackgroundColor(*self.background)
+        view_node.SetBackgroundColor2(*self.background)
+        self.view_node = view_node
+        self.group = slicer.vtkMRMLDisplayableManagerGroup()
+        self.group.Initialize(factory, self.renderer)
+        self.group.SetMRMLDisplayableNode(view_node)
+        return self
+
+    def render(self, path: str | Path | None = None) -> np.ndarray:
+        """Draw the view now; (H, W, 3) uint8, also written to ``path`` as PNG when given."""
+        self.window.Render()
+        return _grab(self.window, path)
+
+    def __exit__(self, *exc) -> None:
+        self.group.SetMRMLDisplayableNode(None)
+        self.window.Finalize()
+        self.view_logic.SetMRMLScene(None)
+        _remove_nodes_added(self.app.scene, self.before)
 
 
 def _node_ids(scene) -> set[str]:

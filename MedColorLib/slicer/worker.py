@@ -1,7 +1,9 @@
 """Out-of-process colorization for the Slicer module: ``python -m MedColorLib.slicer.worker JOB.json``.
 
 JOB.json: ``{"input": path, "output": path, "options": Options.as_dict(), "reference": path|null
-(.npy float RGB or an image file), "library": path|null, "window": "preset"|[low, high]|null}``.
+(.npy float RGB or an image file), "library": path|null, "window": "preset"|[low, high]|null,
+"modality": "CT"|"MR"|...|null (the DICOM Modality, which the input file does not carry), "region": a body region
+(``reference.regions.REGIONS``) the library reference is chosen for, or null (decided from the volume), "rgb": bool}``.
 stdout carries one JSON object per line: ``{"stage", "done", "total", "message"}`` progress events, then
 ``{"result": output path, "report": {...}}`` (exit 0) or ``{"error": one-line message}`` (exit 1; 2 for
 bad input). The output is written to a temporary name and renamed, so a killed worker leaves no output.
@@ -9,6 +11,7 @@ bad input). The output is written to a temporary name and renamed, so a killed w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -80,12 +83,16 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
     output = Path(job["output"])
     options = options_from_dict(job.get("options"))
     volume = read_volume(job["input"])
+    if job.get("modality"):  # the module's NRRD has no Modality tag: without it CT vs MR is guessed from the values
+        volume = dataclasses.replace(volume, modality=str(job["modality"]))
     result = colorize_volume(volume, options, reference=load_reference(job.get("reference")),
                              library=Path(job["library"]) if job.get("library") else None,
                              library_set=job.get("library_set"),
+                             library_tags={"region": job["region"]} if job.get("region") else None,
                              window=_window(job.get("window")),
                              progress=lambda p: emit(_progress_event(p), stream))
-    write_color_volume(output, result.rgba, volume, flat_metadata(result.report))  # atomic: temporary file, then rename
+    write_color_volume(output, result.rgba, volume, flat_metadata(result.report),  # atomic: temporary file, then rename
+                       rgb=bool(job.get("rgb")))
     emit({"result": str(output), "report": result.report}, stream)
     return output
 

@@ -40,11 +40,21 @@ def test_colorize_2d_writes_image_and_report(files):
     data = json.loads(report.read_text())
     for key in ("seconds", "device", "weights", "mode", "reference", "params"):
         assert key in data, key
-    assert data["weights"].startswith("random") and data["mode"] == "paper"
+    assert data["weights"].startswith("random") and data["mode"] == "volume"   # a 2-D image is its own key slice
+    assert {"network", "correspondence", "optimisation", "imaging"} <= set(data["timing"]) and data["peak_memory_mb"] > 0
     for key in ("ssim_gray", "psnr_gray", "chroma_distance", "air_chroma"):
         assert key in data["metrics"], key
     assert data["metrics"]["ssim_gray"] > 0.99  # the luma is the input's
     assert data["params"]["init"] == "correspondence" and data["params"]["loss"]["match"] == 1e5
+
+
+def test_a_2d_image_by_default_gets_the_correspondence_alone(files):
+    report = files["out"] / "r.json"
+    assert dispatch(["colorize", str(files["mr"]), "-o", str(files["out"] / "c.png"), "--reference", str(files["ref"]),
+                     "--report", str(report), "--weights", "random", "--size", "64", "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    assert data["mode"] == "volume" and data["params"]["iterations"] == [0, 0]
+    assert "optimisation" not in data["timing"] and data["timing"]["correspondence"] > 0
 
 
 def test_paper_objective_flags_reach_the_engine_and_change_the_colours(files):

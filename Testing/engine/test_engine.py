@@ -242,3 +242,18 @@ def test_failed_cuda_graph_capture_falls_back_to_eager():
     loss = evaluate()
     assert torch.allclose(loss, (x.detach() ** 2).flatten(1).sum(1))
     assert torch.allclose(x.grad, 2 * x.detach())
+
+
+def test_every_lbfgs_step_evaluates_the_objective_once():
+    """The worst case is bounded per step: no line search, one objective (forward + backward) per step, so a
+    stage of n steps costs n + 2 evaluations (the gradient scale, the steps, the last iterate's check)."""
+    from MedColorLib.engine.optimise import optimise
+    calls = []
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return ((x - 0.3) ** 2).flatten(1).sum(1) * torch.linspace(1, 1e-6, x[0].numel()).view_as(x[0]).sum()
+
+    x0 = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    optimise(x0, objective, 25)
+    assert len(calls) == 25 + 2

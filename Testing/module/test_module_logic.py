@@ -32,15 +32,17 @@ from MedColorLib.options import Options  # noqa: E402
 
 
 class FakeProcess:
-    """Stands in for WorkerProcess: on start, writes a colour output like the worker and queues its events."""
+    """Stands in for WorkerProcess: on start, writes a colour output like the worker and queues its events.
+
+    It writes RGBA whatever the job's "rgb" says (an older worker's file): the logic must still put RGB in the scene."""
 
     def __init__(self, fail: str | None = None, finishAtOnce: bool = True) -> None:
         self.fail, self.finishAtOnce = fail, finishAtOnce
-        self.args, self.env, self.killed, self.running = None, None, False, False
+        self.args, self.env, self.cwd, self.killed, self.running = None, None, None, False, False
         self._events: list[dict] = []
 
-    def start(self, args, env=None, stderrPath=None):
-        self.args, self.env, self.running = args, env, True
+    def start(self, args, env=None, stderrPath=None, cwd=None):
+        self.args, self.env, self.cwd, self.running = args, env, cwd, True
         job = json.loads(Path(args[-1]).read_text())
         self.job = job
         self._events = [{"stage": "slices", "done": i, "total": 2, "message": f"slice {i}"} for i in (1, 2)]
@@ -115,14 +117,17 @@ def test_worker_run_creates_colour_node_with_provenance(app, ct_node):
     count = app.scene.GetNumberOfNodes()
     logic.start(ct_node, None, Options(mode="preview", device="cpu"), window=(-200.0, 300.0))
     assert process.args[:3] == ["python-for-test", "-m", "MedColorLib.slicer.worker"]
-    assert process.env["CUDA_VISIBLE_DEVICES"] == "-1"
+    assert process.env["CUDA_VISIBLE_DEVICES"] == "-1" and process.env["PYTHONIOENCODING"] == "utf-8"
+    assert process.cwd == str(Path(process.args[-1]).parent)  # the job folder, not Slicer's working directory
     assert process.job["window"] == [-200.0, 300.0] and process.job["options"]["mode"] == "preview"
+    assert process.job["rgb"] is True and process.job["modality"] is None  # a NIfTI has no DICOM Modality
     assert app.scene.GetNumberOfNodes() == count  # nothing added while it runs
     while logic.poll():
         pass
     assert [p.done for p in seen["progress"]] == [1, 2] and seen["errors"] == []
     node = seen["nodes"][0]
-    assert np.array_equal(mrml.array_from_node(node), process.rgba)
+    assert np.array_equal(mrml.array_from_node(node), process.rgba[..., :3])  # RGB: test_slice_view_colour.py
+    assert node.GetVoxelVectorType() == node.VoxelVectorTypeColorRGB
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(ct_node))
     assert node.GetAttribute("MedColor.seed") == "7"
     assert not Path(process.job["output"]).parent.exists()  # job folder removed
@@ -134,7 +139,7 @@ def test_worker_run_updates_given_output_node(app, ct_node):
     logic = ColorizationLogic(process=FakeProcess())
     volumes = app.scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode")
     node = logic.runAndWait(ct_node, output, Options(mode="preview"), pollSeconds=0)
-    assert node is output and output.GetImageData().GetNumberOfScalarComponents() == 4
+    assert node is output and output.GetImageData().GetNumberOfScalarComponents() == 3
     assert app.scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode") == volumes
     app.scene.RemoveNode(output)
 
@@ -260,7 +265,11 @@ def _zombie(pid: int) -> bool:
     return not status.exists() or "zombie" in status.read_text()
 
 
-def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
+def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman, tmp_path, monkeypatch):
+    # Slicer's working directory holds a broken MedColorLib: ``python -m`` would import it first (issue 21 point 7)
+    (tmp_path / "MedColorLib").mkdir()
+    (tmp_path / "MedColorLib" / "__init__.py").write_text("raise ImportError('the shadow in the working directory')\n")
+    monkeypatch.chdir(tmp_path)
     logic = ColorizationLogic(pythonExecutable=sys.executable)
     seen = collect(logic)
     options = Options(mode="preview", weights="random", device="cpu", size=64, iterations=(3, 2), seed=0)
@@ -270,7 +279,7 @@ def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman):
     assert app.scene.GetNumberOfNodes() > count
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(small_ct))
     rgba = mrml.array_from_node(node)
-    assert rgba.shape == mrml.array_from_node(small_ct).shape + (4,)
+    assert rgba.shape == mrml.array_from_node(small_ct).shape + (3,)
     assert node.GetAttribute("MedColor.seed") == "0" and node.GetAttribute("MedColor.weights")
     app.scene.RemoveNode(node)
 
@@ -338,9 +347,67 @@ def test_job_carries_the_library_and_its_set(app, ct_node, tmp_path):
     logic.cancel()
 
 
-def test_mode_schedule_unless_custom_iterations():
+def test_mode_schedule_refine_checkbox_and_custom_iterations():
     p = SimpleNamespace(mode="volume", weights="random", device="cpu", size=128, iterationsStage1=1000,
                         iterationsStage2=1000, seed=0, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
                         lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5, customIterations=False)
-    assert optionsFromParameters(p).iterations == (100, 100)
+    assert optionsFromParameters(p).iterations == (0, 0)            # the correspondence alone
+    refined = optionsFromParameters(SimpleNamespace(**{**vars(p), "refine": True}))
+    assert refined.iterations == (100, 100) and refined.refine
     assert optionsFromParameters(SimpleNamespace(**{**vars(p), "customIterations": True})).iterations == (1000, 1000)
+    paper = SimpleNamespace(**{**vars(p), "mode": "paper", "refine": True})   # the checkbox is volume mode's only
+    assert optionsFromParameters(paper).iterations == (1000, 1000) and not optionsFromParameters(paper).refine
+
+
+def test_panel_region_reaches_the_job_and_the_worker_retrieves_within_it(app, small_ct, data_dir, tmp_path):
+    """The panel's region field (regionFromParameters) travels in the job; the real worker code (run_job, preview
+    mode: no network) then takes the library reference of that region and says why."""
+    import io
+
+    from PIL import Image
+
+    from MedColorModuleLib.ColorizationLogic import regionFromParameters
+    from MedColorLib.reference.index import index_library
+    from MedColorLib.slicer.worker import run_job
+
+    assert regionFromParameters(SimpleNamespace(region="auto")) is None
+    assert regionFromParameters(SimpleNamespace(region="Pelvis")) == "pelvis"
+    with pytest.raises(MedColorError, match="not a body region"):
+        regionFromParameters(SimpleNamespace(region="liver"))
+    process = FakeProcess()
+    logic = ColorizationLogic(process=process, pythonExecutable="python-for-test")
+    logic.start(small_ct, None, Options(mode="preview", device="cpu"), library=tmp_path, region="pelvis")
+    assert process.job["region"] == "pelvis"
+    logic.cancel()
+    logic.start(small_ct, None, Options(mode="preview", device="cpu"), library=tmp_path)
+    assert process.job["region"] is None
+    logic.cancel()
+
+    photo = np.asarray(Image.open(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png").convert("RGB"))
+    library = tmp_path / "lib"
+    (library / "pseudo").mkdir(parents=True)
+    for region, picture in (("chest", photo), ("abdomen", photo[:, ::-1])):
+        Image.fromarray(np.ascontiguousarray(picture)).save(library / "pseudo" / f"{region}.png")
+        (library / "pseudo" / f"{region}.png.json").write_text(json.dumps(
+            {"set": "pseudo", "tags": {"modality": "CT", "region": region}}))
+    index_library(library)
+    mrml.write_volume_node(small_ct, tmp_path / "in.nrrd")
+    for region in ("chest", "abdomen"):
+        stream = io.StringIO()
+        run_job({"input": str(tmp_path / "in.nrrd"), "output": str(tmp_path / f"{region}.nrrd"),
+                 "library": str(library), "region": region,
+                 "options": Options(mode="preview", device="cpu", size=64).check().as_dict()}, stream)
+        reference = json.loads(stream.getvalue().strip().splitlines()[-1])["report"]["reference"]
+        assert Path(reference["path"]).name == f"{region}.png" and reference["reference_tags"]["region"] == region
+        assert reference["why"].startswith(f"region {region} (given by the user")
+
+
+def test_panel_default_library_folder_is_the_command_lines(monkeypatch, tmp_path):
+    from MedColorModuleLib.ColorizationLogic import defaultLibraryFolder
+    from MedColorLib.reference.default_library import default_library_dir
+
+    monkeypatch.setenv("MEDCOLOR_LIBRARY", str(tmp_path / "shared-library"))
+    assert defaultLibraryFolder() == default_library_dir() == tmp_path / "shared-library"
+    monkeypatch.delenv("MEDCOLOR_LIBRARY")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert defaultLibraryFolder() == default_library_dir() == tmp_path / ".medcolor" / "library"

@@ -61,3 +61,11 @@ def test_module_cmake_lists_every_module_file():
     listed = set(re.findall(r"^\s+(MedColorModuleLib/\w+\.py)$", (ROOT / "MedColor" / "CMakeLists.txt").read_text(), re.M))
     present = {f"MedColorModuleLib/{p.name}" for p in (ROOT / "MedColor" / "MedColorModuleLib").glob("*.py")}
     assert listed == present
+
+
+def test_cmake_minimum_is_not_older_than_slicers():
+    # issue 21 point 9: SlicerConfig.cmake (v5.10.0 .. main, CMake/SlicerConfig.cmake.in:55) requires 3.20.6
+    match = re.search(r"^cmake_minimum_required\(VERSION ([\d.]+)\.\.\.([\d.]+) FATAL_ERROR\)",
+                      (ROOT / "CMakeLists.txt").read_text(), re.M)
+    low, high = (tuple(int(part) for part in version.split(".")) for version in match.groups())
+    assert (3, 20, 6) <= low <= high

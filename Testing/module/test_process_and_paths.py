@@ -94,7 +94,7 @@ class SlowExitProcess:
     def __init__(self, pollsToExit: int):
         self.pollsToExit, self.killed, self.events = pollsToExit, False, []
 
-    def start(self, args, env=None, stderrPath=None):
+    def start(self, args, env=None, stderrPath=None, cwd=None):
         self.job = json.loads(Path(args[-1]).read_text())
         self.events = [{"error": "worker said no"}]
 
@@ -150,7 +150,7 @@ def test_a_worker_that_never_exits_is_killed_after_the_grace_period(app, ct_node
 class ExitedWithLinesInThePipe(SlowExitProcess):
     """Has exited; its reader thread delivers the result line only on the third poll."""
 
-    def start(self, args, env=None, stderrPath=None):
+    def start(self, args, env=None, stderrPath=None, cwd=None):
         self.job = json.loads(Path(args[-1]).read_text())
         self.reads = 0
 

@@ -86,6 +86,6 @@ def test_requirements_agree_with_pyproject_and_accept_slicer_510_packages():
     assert not any(Requirement(r).name.lower() in ("torch", "torchvision", "numpy") for r in readRequirements())
 
 
-@pytest.mark.parametrize("name", ["nibabel", "nilearn"])
+@pytest.mark.parametrize("name", ["nibabel", "nilearn", "pydicom-data"])
 def test_default_library_packages_are_declared(name):
     assert name in {distributionName(r).lower() for r in readRequirements()}

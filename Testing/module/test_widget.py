@@ -2,14 +2,17 @@
 
 ``qt`` (QTimer, QPixmap), ``slicer.i18n``, the .ui widgets, the parameter node, the logic, the installer and
 slicer.util's dialogs are replaced by recording fakes; slicer.util.VTKObservationMixin and the MRML scene
-are the real slicer-core ones. What is checked (issue 12 points 4, 9, 11 and the weights choice): a run
-that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
-modal busy cursor; an unset weights file is refused before anything is installed or started.
+are the real slicer-core ones, and the fake parameter node dispatches its observers through a real vtkObject
+(VTK's priority order). What is checked (issue 12 points 4, 9, 11, the weights choice, issue 21 points 10-11,
+issue 20's region field): a run that finishes after ``exit()`` or a scene close is shown; consent dialogs and installs run without the
+modal busy cursor; an unset weights file is refused before anything is installed or started; unset paths
+show empty fields; the reference thumbnail is read once per file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import importlib
 import sys
 import types
@@ -19,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 pytest.importorskip("slicer")
+import vtk  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "MedColor"))
 
 from MedColorModuleLib.Signal import Signal  # noqa: E402
@@ -29,7 +33,11 @@ from MedColorLib.errors import MedColorError  # noqa: E402
 class FakeQtWidget:
     def __init__(self):
         self.text, self.enabled, self.visible, self.value, self.maximum, self.format, self.toolTip = "", True, True, 0, 0, "", ""
-        self.connections = []
+        self.currentPath, self.signalsBlocked, self.connections = "", False, []
+
+    def blockSignals(self, block):
+        previous, self.signalsBlocked = self.signalsBlocked, block
+        return previous
 
     def connect(self, signal, slot):
         self.connections.append((signal, slot))
@@ -65,40 +73,67 @@ class FakeTimer(FakeQtWidget):
 
 
 class FakePixmap:
+    loads: list[str] = []
+
     def __init__(self, path=""):
         self.path = path
+        if path:
+            FakePixmap.loads.append(path)
 
     def isNull(self):
-        return True
+        return not (self.path and Path(self.path).is_file())
+
+    def scaledToHeight(self, height):
+        return self
+
+
+PATHS = ("referenceFile", "libraryFolder", "weightsFile")
 
 
 class FakeParameterNode:
-    """The fields Widget reads, plus connectGui/disconnectGui and VTK-style observers."""
+    """The fields Widget reads, connectGui/disconnectGui, and observers dispatched by a real vtkObject.
+
+    connectGui writes each path as Slicer's ctkPathLineEditToPathConnector does (``currentPath = str(value)``,
+    so an unset Path() shows "."), now and on every Modified(), from a priority-0 observer as parameterNodeWrapper."""
 
     def __init__(self, **fields):
         defaults = dict(inputVolume=object(), outputVolume=None, referenceSource=SimpleNamespace(value="automatic"),
                         referenceFile=Path("."), referenceNode=None, librarySet="pseudo", libraryFolder=Path("."),
+                        region="auto",
                         windowPreset="auto", weights=SimpleNamespace(value="auto"), weightsFile=Path("."),
-                        showIn3D=True, mode="preview", device="cpu", size=64, seed=0, customIterations=False,
+                        showIn3D=True, preset3D="endoscopy", mode="preview", device="cpu", size=64, seed=0, customIterations=False,
                         iterationsStage1=1, iterationsStage2=1, contentWeight=1.0, colourWeight=100.0, lumaWeight=1e4,
                         lumaL1=0.0, swapWeight=10.0, tvWeight=1e-3, matchWeight=1e5)
         self.__dict__.update({**defaults, **fields})
         self.connected, self.observers = 0, {}
+        self._vtk, self._connectorTag = vtk.vtkObject(), None
 
     def connectGui(self, ui):
         self.connected += 1
+
+        def write(caller=None, event=None):
+            for name in PATHS:
+                getattr(ui, name + "PathLineEdit").currentPath = str(getattr(self, name))
+        write()
+        self._connectorTag = self._vtk.AddObserver(vtk.vtkCommand.ModifiedEvent, write)
         return "tag"
 
     def disconnectGui(self, tag):
         assert tag == "tag"
         self.connected -= 1
+        self._vtk.RemoveObserver(self._connectorTag)
 
     def AddObserver(self, event, method, priority=0.0):
-        self.observers[len(self.observers) + 1] = method
-        return len(self.observers)
+        tag = self._vtk.AddObserver(event, method, priority)
+        self.observers[tag] = method
+        return tag
 
     def RemoveObserver(self, tag):
+        self._vtk.RemoveObserver(tag)
         del self.observers[tag]
+
+    def Modified(self):
+        self._vtk.Modified()
 
 
 class FakeLogic:
@@ -122,8 +157,13 @@ class FakeLogic:
         self.started.append((args, kwargs, state["waitCursor"]))
         self.running = True
 
-    def showVolumeRendering(self, node):
+    def showColour3D(self, inputNode, node, preset):
         self.shown.append(node)
+        self.presets = getattr(self, "presets", []) + [(inputNode, preset)]
+
+    def flyThrough(self, inputNode, colourNode):
+        self.flown = (inputNode, colourNode)
+        return SimpleNamespace(GetName=lambda: "MedColor airway path")
 
 
 class FakeInstall:
@@ -212,7 +252,7 @@ def test_run_finishing_after_exit_is_shown(widget_module):
     widget._onFinished(output)
     assert node.outputVolume is output and logic.shown == [output]
     widget.enter()  # connects again, once
-    assert node.connected == 1 and len(node.observers) == 1
+    assert node.connected == 1 and len(node.observers) == 2  # the GUI update and the path blanking
 
 
 def test_run_finishing_after_scene_close_uses_the_logic_parameter_node(widget_module):
@@ -261,3 +301,87 @@ def test_old_slicer_refused_with_supported_versions(widget_module, monkeypatch):
     with pytest.raises(MedColorError, match="Slicer 5.10 or later"):
         widget.onApplyButton()
     assert logic.started == []
+
+
+def test_unset_paths_show_empty_fields_not_a_dot(widget_module, tmp_path):
+    # issue 21 point 10: the PathSerializer's default is Path(), and the connector writes str(Path()) = "."
+    reference = tmp_path / "ref.png"
+    reference.write_bytes(b"a picture")
+    widget, logic, node = make(widget_module, FakeParameterNode(referenceFile=reference))
+    ui = widget.ui
+    assert ui.libraryFolderPathLineEdit.currentPath == "" and ui.weightsFilePathLineEdit.currentPath == ""
+    assert ui.referenceFilePathLineEdit.currentPath == str(reference)
+    node.Modified()  # the connector writes "." again; the widget's observer (priority -1) runs after it
+    assert ui.libraryFolderPathLineEdit.currentPath == "" and ui.weightsFilePathLineEdit.currentPath == ""
+    assert not ui.libraryFolderPathLineEdit.signalsBlocked  # blocked only while blanking (nothing written back)
+    assert node.libraryFolder == Path(".")  # still unset: the default library
+
+
+def test_reference_thumbnail_is_read_once_per_file(widget_module, tmp_path):
+    # issue 21 point 11: _updateGui runs on every parameter change
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    first.write_bytes(b"a picture")
+    second.write_bytes(b"another picture")
+    FakePixmap.loads = []
+    node = FakeParameterNode(referenceSource=SimpleNamespace(value="file"), referenceFile=first)
+    widget, logic, node = make(widget_module, node)
+    for _ in range(5):
+        node.Modified()
+    assert FakePixmap.loads == [str(first)] and widget.ui.referenceThumbnailLabel.pixmap.path == str(first)
+    node.referenceFile = second
+    node.Modified()
+    node.referenceFile = first
+    node.Modified()
+    assert FakePixmap.loads == [str(first), str(second)]  # back to the first one: from the cache
+    assert widget.ui.referenceThumbnailLabel.pixmap.path == str(first)
+
+
+def test_show_in_3d_uses_the_scan_and_the_chosen_preset(widget_module):
+    scan = object()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, preset3D="bone"))
+    output = FakeOutput()
+    node.outputVolume = output
+    widget.onShowIn3DButton()
+    assert logic.shown == [output] and logic.presets == [(scan, "bone")]
+    assert state["waitCursor"] is False      # restored after the busy cursor
+
+
+def test_fly_through_hands_scan_and_colour_to_the_logic_and_says_so(widget_module):
+    scan, output = object(), FakeOutput()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, outputVolume=output))
+    assert widget.ui.flyThroughButton.enabled
+    widget.onFlyThroughButton()
+    assert logic.flown == (scan, output)
+    assert "Endoscopy" in widget.ui.statusLabel.text and "airway" in widget.ui.statusLabel.text
+
+
+def test_fly_through_disabled_without_a_scan(widget_module):
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=None))
+    assert not widget.ui.flyThroughButton.enabled
+
+
+def test_region_field_goes_to_the_job_and_the_reference_why_is_shown(widget_module, monkeypatch, tmp_path):
+    """The panel's body region (parameter node field "region") is passed as the job's region for the automatic
+    reference; a finished run shows which reference was used and why, under the thumbnail."""
+    monkeypatch.setattr(widget_module, "ensureLibrary", lambda folder: Path("/library"))
+    widget, logic, node = make(widget_module, FakeParameterNode(region="pelvis"), FakeInstall(imagenetCached=True))
+    widget.onApplyButton()
+    assert logic.started[-1][1]["region"] == "pelvis" and widget.ui.referenceWhyLabel.text == ""
+    logic.running = False
+    node.region = "auto"
+    widget.onApplyButton()
+    assert logic.started[-1][1]["region"] is None
+    logic.running = False
+    node.region = "liver"
+    with pytest.raises(MedColorError, match="not a body region"):
+        widget.onApplyButton()
+    assert len(logic.started) == 2
+    used = tmp_path / "body_ct_pelvis_iliac_body.png"
+    used.write_bytes(b"a picture")
+    why = "region pelvis (given by the user (--region)), modality CT; nearest by D-hash (median distance 20, ...)"
+    output = FakeOutput()
+    output.SetAttribute("MedColor.reference", json.dumps({"path": str(used), "why": why}))
+    widget._onFinished(output)
+    assert widget.ui.referenceWhyLabel.text == f"Reference body_ct_pelvis_iliac_body.png: {why}"
+    widget._onFinished(FakeOutput())  # a pinned reference: no library provenance, nothing to explain
+    assert widget.ui.referenceWhyLabel.text == ""

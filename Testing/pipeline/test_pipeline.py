@@ -98,13 +98,13 @@ def test_storage_order_does_not_change_the_colours(ct, reference):
     assert np.array_equal(np.moveaxis(b, 2, 0), a)
 
 
-def test_bad_volumes_are_refused(ct, reference):
+def test_bad_volumes_are_refused(ct, reference, tmp_path):
     with pytest.raises(MedColorError, match="constant"):
         colorize_volume(replace(ct, array=np.zeros_like(ct.array)), _opts("volume"), reference=reference)
     with pytest.raises(MedColorError, match="LOW"):
         colorize_volume(ct, _opts("volume"), reference=reference, window="240,-160")
-    with pytest.raises(MedColorError, match="reference"):
-        colorize_volume(ct, _opts("volume"))
+    with pytest.raises(MedColorError, match="library"):   # no reference: a library, which must be indexed
+        colorize_volume(ct, _opts("volume"), library=tmp_path)
 
 
 def test_gpu_out_of_memory_halves_the_batch_then_uses_the_cpu(ct, reference, monkeypatch):

@@ -227,7 +227,7 @@ def test_run_colorization_with_pipeline(app, ct_node, visible_woman, tmp_path):
     assert node_count(app.scene) > count
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(ct_node))
     rgba = mrml.array_from_node(node)
-    assert rgba.shape == mrml.volume_from_node(ct_node).array.shape + (4,) and rgba.dtype == np.uint8
+    assert rgba.shape == mrml.volume_from_node(ct_node).array.shape + (3,) and rgba.dtype == np.uint8  # scene: RGB
     assert node.GetAttribute("MedColor.seed") == "0" or "seed" in (node.GetAttribute("MedColor.params") or "")
     assert node.GetDisplayNode().GetWindowLevelMax() == 255
     mrml.show_volume_rendering(node, app.volume_rendering_logic)

@@ -50,7 +50,11 @@ def _run_batch(args: argparse.Namespace) -> int:
     options = options_from_args(args, "volume")      # the batch's options checked once, as colorize checks them
     out, roots = Path(args.out).absolute(), [Path(p) for p in args.inputs]
     jobs = _jobs(args, out)
-    plan.check(jobs, out, roots)
+    plan.check(jobs, out, roots)       # builds the default library once when a volume needs it
+    if not args.reference and not args.library:
+        from MedColorLib.reference.default_library import default_library_dir
+        args.library = str(default_library_dir())      # named, so that no worker builds its own
+        jobs = _jobs(args, out)
     return _execute(args, jobs, out, options)
 
 

@@ -51,7 +51,7 @@ class WorkerSetup(WorkerPlugin):
 def run_job(job: Job) -> dict:
     """Colorize one volume exactly as ``medcolor colorize`` would; returns its summary record, never raises
     for a bad input (the record says why)."""
-    from MedColorLib.cli.colorize import options_from_args
+    from MedColorLib.cli.colorize import complete_args, options_from_args
     from MedColorLib.cli.colorize_file import colorize_file, is_volume_path
     from MedColorLib.engine.slices import network_loads
     start = time.perf_counter()
@@ -60,6 +60,7 @@ def run_job(job: Job) -> dict:
         args = parse_volume(job.argv)
         if not is_volume_path(Path(args.input)):
             raise MedColorError(f"{args.input} is not a volume; give NRRD, NIfTI, MHA/MHD or a DICOM series folder")
+        complete_args(args)
         options = options_from_args(args, "volume")
         extra = {KEY: provenance(job, args, options, weights_label(options))}
         with contextlib.redirect_stdout(io.StringIO()):     # colorize's "wrote ..." line
@@ -98,8 +99,9 @@ def reference_of(report: dict) -> str:
 
 
 def region_of(report: dict, args) -> str:
-    """The body region the run used, where this medcolor records one (else the one asked for, or "")."""
-    region = report.get("region")
-    if isinstance(region, dict):
-        region = region.get("name") or region.get("region")
-    return str(region or getattr(args, "region", None) or "")
+    """The body region the reference was retrieved for (the report's reference.region), else the one asked for."""
+    reference = report.get("reference")
+    decided = reference.get("region") if isinstance(reference, dict) else None
+    if isinstance(decided, dict):
+        decided = decided.get("region")
+    return str(decided or getattr(args, "region", None) or "")

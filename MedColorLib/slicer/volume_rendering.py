@@ -1,0 +1,147 @@
+"""Volume rendering with MedColor's 3-D presets: the colour render volume (direct colour, opacity ramp on its
+alpha = the physical values) and the gray scan (flesh colour, the same ramp in physical values), both lit.
+
+>>> render = add_render_volume(scene, ctNode, colourNode, "endoscopy")
+>>> show_colour_3d(render, "endoscopy", logic)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from MedColorLib.errors import MedColorError
+from MedColorLib.slicer import mrml
+
+FLESH = (0.90, 0.62, 0.52)        # the gray scan's constant colour in 3-D (as an endoscopy preset shows it)
+LIGHTING = {"ambient": 0.30, "diffuse": 0.75, "specular": 0.15, "specular_power": 12.0}
+RENDER_ATTRIBUTE = "MedColor.renderOf"   # on the render volume: the ID of the colour volume it was made from
+
+
+def preset_of(node, name: str):
+    """The named 3-D preset (pipeline.render3d.Preset) in this scalar node's physical values."""
+    from MedColorLib.pipeline.render3d import preset_for
+
+    return preset_for(mrml.volume_from_node(node), name)
+
+
+def render_rgba(input_node, colour_node, preset_name: str = "endoscopy"):
+    """(K, J, I, 4) uint8 render volume from the scalar input and its colour volume (see pipeline.render3d)."""
+    from MedColorLib.pipeline.render3d import preset_for, render_volume
+
+    if colour_node is None or colour_node.GetImageData() is None:
+        raise MedColorError("no colour volume: colorize the scan first")
+    volume = mrml.volume_from_node(input_node)
+    return render_volume(volume, mrml.array_from_node(colour_node), preset_for(volume, preset_name))
+
+
+def add_render_volume(scene, input_node, colour_node, preset_name: str = "endoscopy", node=None):
+    """Add (or update ``node``) the RGBA render volume '<colour> 3-D' with the input's geometry; returns it.
+
+    The colour volume itself is not changed: it stays the slice-view output."""
+    rgba = render_rgba(input_node, colour_node, preset_name)
+    attributes = {RENDER_ATTRIBUTE: colour_node.GetID(), "MedColor.preset3D": preset_name}
+    if node is not None:
+        return mrml.update_color_node(node, rgba, input_node, attributes)
+    return mrml.create_color_node(scene, rgba, input_node, f"{colour_node.GetName()} 3-D", attributes)
+
+
+def _display(node, logic):
+    if logic is None:
+        import slicer
+
+        logic = slicer.modules.volumerendering.logic()
+    display = logic.CreateDefaultVolumeRenderingNodes(node)
+    if display is None or display.GetVolumePropertyNode() is None:
+        raise MedColorError(f"volume rendering could not be set up for '{node.GetName()}'")
+    return display
+
+
+def _light(prop) -> None:
+    """Shading on with MedColor's material: depth cues from the gradient of the physical values."""
+    prop.ShadeOn()
+    prop.SetAmbient(LIGHTING["ambient"])
+    prop.SetDiffuse(LIGHTING["diffuse"])
+    prop.SetSpecular(LIGHTING["specular"])
+    prop.SetSpecularPower(LIGHTING["specular_power"])
+    prop.SetInterpolationTypeToLinear()
+
+
+def _ramp(function, low: float, high: float, top: float, lowest: float, highest: float) -> None:
+    function.RemoveAllPoints()
+    for x, y in ((lowest, 0.0), (low, 0.0), (high, top), (highest, top)):
+        function.AddPoint(x, y)
+
+
+def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None, visible: bool = True):
+    """Direct-colour, lit volume rendering of a render volume with the preset's opacity ramp on its alpha.
+
+    The preset comes from ``input_node`` (MR presets are percentiles of the scan); CT presets need none."""
+    from MedColorLib.pipeline.render3d import CT_PRESETS
+
+    preset = preset_of(input_node, preset_name) if input_node is not None else CT_PRESETS.get(preset_name)
+    if preset is None:
+        raise MedColorError(f"unknown 3-D preset {preset_name!r}")
+    image = render_node.GetImageData() if render_node is not None else None
+    if image is None or image.GetNumberOfScalarComponents() != 4:
+        raise MedColorError("the 3-D colour needs the RGBA render volume (add_render_volume)")
+    display = _display(render_node, logic)
+    prop = display.GetVolumePropertyNode().GetVolumeProperty()
+    prop.IndependentComponentsOff()   # RGB is the colour; alpha drives opacity, gradient and lighting
+    _light(prop)
+    low, high = preset.alpha_ramp()
+    _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, 255.0)
+    _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, 255.0)
+    display.SetVisibility(visible)
+    return display
+
+
+def show_gray_3d(input_node, preset_name: str, logic=None, *, colour=FLESH, visible: bool = True):
+    """The gray scan rendered the conventional way: one flesh colour, the preset's ramp in physical values, lit."""
+    preset = preset_of(input_node, preset_name)
+    display = _display(input_node, logic)
+    prop_node = display.GetVolumePropertyNode()
+    _light(prop_node.GetVolumeProperty())
+    lo, hi = (float(v) for v in np.asarray(input_node.GetImageData().GetScalarRange()))
+    lowest, highest = min(lo, preset.ramp[0] - 1), max(hi, preset.ramp[1] + 1)
+    _ramp(prop_node.GetScalarOpacity(), *preset.ramp, preset.opacity, lowest, highest)
+    colours = prop_node.GetColor()
+    colours.RemoveAllPoints()
+    colours.AddRGBPoint(lowest, *colour)
+    colours.AddRGBPoint(highest, *colour)
+    _flat(prop_node.GetGradientOpacity(), 0.0, max(1.0, highest - lowest))
+    display.SetVisibility(visible)
+    return display
+
+
+def _flat(function, low: float, high: float) -> None:
+    """Gradient opacity 1 everywhere: opacity comes from the values, the gradient only lights."""
+    function.RemoveAllPoints()
+    function.AddPoint(low, 1.0)
+    function.AddPoint(high, 1.0)
+
+
+def find_render_volume(scene, colour_node):
+    """The render volume made earlier from ``colour_node`` (by its MedColor.renderOf attribute), or None."""
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLVectorVolumeNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLVectorVolumeNode")
+        if node.GetAttribute(RENDER_ATTRIBUTE) == colour_node.GetID():
+            return node
+    return None
+
+
+def show_in_3d(input_node, colour_node, preset_name: str = "endoscopy", logic=None):
+    """What Show in 3-D does: the render volume of (scan, colour volume, preset) made or refreshed, shown lit
+    with the preset; the colour volume's own rendering hidden. Returns the render volume's display node."""
+    if input_node is None:
+        raise MedColorError("select the input scan: the 3-D colour is made from the scan and its colour volume")
+    if colour_node is None or colour_node.GetScene() is None:
+        raise MedColorError("no colour volume: colorize the scan first")
+    scene = colour_node.GetScene()
+    render = find_render_volume(scene, colour_node)
+    if render is None or render.GetAttribute("MedColor.preset3D") != preset_name:
+        render = add_render_volume(scene, input_node, colour_node, preset_name, node=render)
+    for n in range(colour_node.GetNumberOfDisplayNodes()):
+        display = colour_node.GetNthDisplayNode(n)
+        if display is not None and display.IsA("vtkMRMLVolumeRenderingDisplayNode"):
+            display.SetVisibility(False)
+    return show_colour_3d(render, preset_name, logic, input_node=input_node)

@@ -1,0 +1,127 @@
+"""3-D colour and virtual endoscopy on real slicer-core (MRML, volume rendering logic and displayable manager,
+markups), rendered offscreen, with the real chest CT and a real MedColor colour volume (preview mode)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer")
+
+from MedColorLib.metrics.render import frame_figures  # noqa: E402
+from MedColorLib.pipeline.flythrough import cameras_along  # noqa: E402
+from MedColorLib.pipeline.lumen_path import airway_path  # noqa: E402
+from MedColorLib.slicer import endoscopy, mrml, volume_rendering  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nodes(app, chest_small, chest_small_colour):
+    import slicer
+    import vtk
+
+    scan = slicer.util.addVolumeFromArray(np.ascontiguousarray(chest_small.array), name="chest")
+    matrix = vtk.vtkMatrix4x4()
+    for r, row in enumerate(mrml.ijk_to_ras_from_volume(chest_small)):
+        for c, value in enumerate(row):
+            matrix.SetElement(r, c, value)
+    scan.SetIJKToRASMatrix(matrix)
+    colour = mrml.create_color_node(app.scene, chest_small_colour, scan, "chest colour")
+    return scan, colour
+
+
+@pytest.fixture(scope="module")
+def path(chest_small):
+    return airway_path(chest_small)
+
+
+def test_frames_from_inside_the_airway_are_opaque_lit_and_not_black(app, nodes, path):
+    scan, colour = nodes
+    render = volume_rendering.add_render_volume(app.scene, scan, colour, "endoscopy")
+    first, last = path.segments["trachea"]
+    cameras = cameras_along(path.points_ras[first: last + 1], 3, 80.0)
+    colour_frames = endoscopy.render_frames(app, scan, render, cameras, size=(96, 96))
+    gray_frames = endoscopy.render_frames(app, scan, render, cameras, size=(96, 96), gray=True)
+    for frame, gray in zip(colour_frames, gray_frames):
+        figures = frame_figures(frame)
+        assert figures["opaque"] >= 0.97, figures              # a wall everywhere, nothing seen through
+        assert figures["mean_L"] >= 35, figures                # lit, not murky
+        assert frame.std() > 5                                  # shaded: depth cues, not a flat fill
+        assert figures["stripes"] <= 1.5 * frame_figures(gray)["stripes"]
+    display = volume_rendering.show_colour_3d(render, "endoscopy", app.volume_rendering_logic)
+    assert display.GetVolumePropertyNode().GetVolumeProperty().GetShade()
+
+
+def test_opacity_is_monotone_in_hu_through_the_displayed_ramp(app, nodes, chest_small):
+    scan, colour = nodes
+    display = volume_rendering.show_in_3d(scan, colour, "endoscopy", app.volume_rendering_logic)
+    render = display.GetDisplayableNode()
+    inner = (slice(2, -2),) * 3                                # the faces hold the lumen caps
+    alpha = mrml.array_from_node(render)[inner][..., 3].ravel().astype(float)
+    hu = chest_small.array[inner].ravel()
+    opacity_function = display.GetVolumePropertyNode().GetScalarOpacity()
+    samples = np.linspace(hu.min(), hu.max(), 400)
+    nearest = np.searchsorted(np.sort(hu), samples).clip(0, hu.size - 1)
+    order = np.argsort(hu, kind="stable")
+    opacity = [opacity_function.GetValue(a) for a in alpha[order][nearest]]
+    assert (np.diff(opacity) >= -1e-9).all()
+    assert opacity[0] == 0.0 and opacity[-1] == 1.0
+    partial = [o for o, h in zip(opacity, np.sort(hu)[nearest]) if -590 < h < -410]   # alpha is uint8: ~4.7 HU a level
+    assert partial and all(0.0 < o < 1.0 for o in partial)     # the ramp lies where the preset puts it, in HU
+
+
+def test_show_in_3d_makes_one_render_volume_and_leaves_the_colour_volume(app, nodes):
+    scan, colour = nodes
+    before = mrml.array_from_node(colour).copy()
+    first = volume_rendering.show_in_3d(scan, colour, "endoscopy", app.volume_rendering_logic)
+    again = volume_rendering.show_in_3d(scan, colour, "bone", app.volume_rendering_logic)
+    assert first.GetDisplayableNode() is again.GetDisplayableNode()       # refreshed, not duplicated
+    assert again.GetDisplayableNode().GetAttribute("MedColor.preset3D") == "bone"
+    assert np.array_equal(mrml.array_from_node(colour), before)
+    assert colour.GetImageData().GetNumberOfScalarComponents() == 4 and colour.IsA("vtkMRMLVectorVolumeNode")
+
+
+class FakeEndoscopyWidget:
+    """Slicer's Endoscopy panel is Qt (not in slicer-core): records what the hand-off puts into it."""
+
+    def __init__(self):
+        self.camera = self.curve = None
+        self.used = False
+        self.cameraNodeSelector = type("Sel", (), {"setCurrentNode": lambda s, n: setattr(self, "camera", n)})()
+        self.inputCurveSelector = type("Sel", (), {"setCurrentNode": lambda s, n: setattr(self, "curve", n)})()
+
+    def onCreatePathButtonClicked(self):
+        self.used = True
+
+
+def test_fly_through_builds_the_curve_in_ras_and_hands_it_to_endoscopy(app, nodes, path, chest_small):
+    import slicer
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "MedColor"))
+    from MedColorModuleLib.ThreeDLogic import ThreeDLogic
+
+    scan, colour = nodes
+    camera = slicer.vtkMRMLCameraNode()
+    app.scene.AddNode(camera)
+    widget = FakeEndoscopyWidget()
+    curve = ThreeDLogic().flyThrough(scan, colour, vrLogic=app.volume_rendering_logic, endoscopy=widget,
+                                     camera=camera)
+    assert widget.curve is curve and widget.camera is camera and widget.used
+    assert camera.GetViewAngle() == 80.0
+    control = endoscopy.curve_control_points(curve)
+    expected = endoscopy.curve_points(path.points_ras)
+    assert control.shape == expected.shape and np.allclose(control, expected, atol=1e-3)
+    # RAS, checked with Slicer's own RAS -> IJK matrix: every control point is inside the airway's air
+    ras_to_ijk = vtk_matrix(scan)
+    ijk = (np.c_[control, np.ones(len(control))] @ ras_to_ijk.T)[:, :3]
+    kji = np.round(ijk[:, ::-1]).astype(int)
+    assert (chest_small.array[tuple(kji.T)] < -500).all()
+
+
+def vtk_matrix(node) -> np.ndarray:
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    node.GetRASToIJKMatrix(matrix)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
