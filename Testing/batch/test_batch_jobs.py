@@ -43,7 +43,8 @@ def _error(capsys, argv: list[str]) -> str:
 
 def test_a_folder_is_searched_for_volume_files_and_dicom_series(tree):
     found = {f.stem: f.path for f in find_volumes(tree)}
-    assert found == {"ct": tree / "ct.nii.gz", "mr/epi": tree / "mr" / "epi.nii.gz", "mr/series": tree / "mr" / "series"}
+    assert found == {"ct": tree / "ct.nii.gz", "mr/epi": tree / "mr" / "epi.nii.gz",
+                     "mr/series": tree / "mr" / "series"}
     assert [f.stem for f in find_volumes(tree / "mr" / "series")] == ["series"]    # the series folder itself
 
 

@@ -12,9 +12,10 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.options import Options
 
 GIB = 1 << 30
-# memory one worker needs, by mode: measured peaks (bench/results/batch_*_cpu.json) of 1.15 GB in preview and
-# 4.4 GB in volume mode with the medical VGG16 over the bench's volumes (up to 512x512x20), plus room
-WORKER_MEMORY = {"preview": 2 * GIB, "volume": 6 * GIB, "paper": 6 * GIB}
+# memory one worker needs: measured worker peaks (bench/results/batch_*_cpu.json) of 1.17 GB in preview,
+# 1.77 GB in volume mode (the correspondence, medical VGG16) and 4.4 GB with the 100+100-step optimisation of
+# the key slices (--refine; paper mode optimises every slice), over volumes up to 512x512x20, plus room
+PREVIEW_MEMORY, VOLUME_MEMORY, OPTIMISED_MEMORY = 2 * GIB, 3 * GIB, 6 * GIB
 CONNECT_TIMEOUT = "10s"
 
 
@@ -34,10 +35,17 @@ class Cluster:
             self.local.close()
 
 
-def default_workers(mode: str, jobs: int) -> int:
-    """One worker per core, as many as the available memory holds (WORKER_MEMORY), never more than jobs."""
+def worker_memory(options: Options) -> int:
+    """Bytes of memory to allow one worker for one volume with these options."""
+    if options.mode == "preview":
+        return PREVIEW_MEMORY
+    return OPTIMISED_MEMORY if options.mode == "paper" or options.refine else VOLUME_MEMORY
+
+
+def default_workers(options: Options, jobs: int) -> int:
+    """One worker per core, as many as the available memory holds (worker_memory), never more than jobs."""
     import psutil
-    fit = int(psutil.virtual_memory().available // WORKER_MEMORY.get(mode, WORKER_MEMORY["volume"]))
+    fit = int(psutil.virtual_memory().available // worker_memory(options))
     return max(1, min(cores(), fit, jobs))
 
 
@@ -71,7 +79,7 @@ def start(options: Options, jobs: int, workers: int | None, scheduler: str | Non
             raise
     else:
         gpus = local_gpus(options.device)
-        n = workers or (min(gpus, jobs) if gpus else default_workers(options.mode, jobs))
+        n = workers or (min(gpus, jobs) if gpus else default_workers(options, jobs))
         threads = threads or max(1, cores() // n)
         local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                              silence_logs=logging.ERROR, resources={"GPU": 1} if gpus else None)

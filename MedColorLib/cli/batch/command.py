@@ -22,7 +22,8 @@ EXIT_CANCELLED = 130
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("batch", help="colorize many volumes on Dask (local worker processes, or a cluster)",
                        description="Colorize every volume of files, folders or a CSV manifest, one Dask task per "
-                                   "volume; a rerun skips the volumes already done. Needs `pip install medcolor[batch]`.")
+                                   "volume; a rerun skips the volumes already done. Needs `pip install "
+                                   "medcolor[batch]`; see docs/batch.md.")
     p.add_argument("inputs", nargs="*", help="volume files (NRRD, NIfTI, MHA/MHD) and folders, searched for them "
                    "and for DICOM series")
     p.add_argument("--manifest", help="CSV with columns input, output and optionally reference, region, mode, "
