@@ -153,7 +153,7 @@ class MedColorParameterNode:
     weights: Weights = Weights.Automatic
     weightsFile: pathlib.Path
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
-    size: Annotated[int, WithinRange(32, 1024)] = 224
+    size: Annotated[int, WithinRange(48, 1024)] = 224
     customIterations: bool = False  # off: the mode's own schedule (paper 1000+1000, volume: none, 100+100 refined)
     refine: bool = False  # volume mode: the paper's loss stack on the key slices after the correspondence
     iterationsStage1: Annotated[int, WithinRange(0, 5000)] = 1000

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, fields
 
 from MedColorLib.errors import MedColorError
 
@@ -13,6 +15,19 @@ INITS = ("correspondence", "input", "noise")
 # and with refine=True 100 + 100 steps from it (warm L-BFGS converges in far fewer steps; measured against
 # the truth, the steps do not improve the colours: docs/performance.md); preview: no network at all
 DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0, 0)}
+# the accepted values of every setting, (low, high) inclusive; the CLI's parser types use the same table
+# size: the style swap's 3x3 patches need a 3x3 conv5_1 map (48 px in); above 2048 px VGG19's activations
+# alone outgrow a large GPU. seed: what NumPy and scikit-learn accept. match: above 1e10 the float32 loss
+# overflows
+LIMITS: dict[str, tuple[float, float]] = {
+    "size": (48, 2048), "iterations": (0, 100_000), "key_slices": (1, 100_000), "smooth_passes": (0, 100),
+    "seed": (0, 2**32 - 1), "k": (2, 16), "match": (0.0, 1e10), "luma_l1": (0.0, 1.0),
+}
+# evaluation settings (evaluation.config) and fine-tuning (training.finetune): crops of 32 px reach relu5_1
+EVALUATION_LIMITS = {"side": (32, 4096), "reference_side": (16, 8192), "metric_slices": (1, 10_000)}
+FINETUNE_LIMITS = {"steps": (1, 1_000_000), "size": (32, 1024), "batch": (1, 256), "seed": LIMITS["seed"],
+                   "lr": (0.0, 1.0), "anchor": (0.0, 1e10), "keep": (0.0, 1e10)}
+LOSS_LIMIT = 1e10  # every other loss weight: finite, 0 .. 1e10
 
 
 @dataclass
@@ -30,6 +45,14 @@ class LossWeights:
     # 1e5 the paper's terms cannot move the colours away from it (they moved them away from the truth:
     # docs/ground_truth.md). 0 = the paper's objective
     match: float = 1e5
+
+    def check(self) -> "LossWeights":
+        """Every weight a finite number in range (aY in [0, 1], the others 0 .. 1e10); MedColorError otherwise."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            for v in value if f.name == "colour_layers" and isinstance(value, (tuple, list)) else [value]:
+                check_number(f.name, v, LIMITS.get(f.name, (0.0, LOSS_LIMIT)))
+        return self
 
 
 @dataclass
@@ -55,33 +78,59 @@ class Options:
     loss: LossWeights = field(default_factory=LossWeights)
 
     def check(self) -> "Options":
-        """Raise MedColorError on an invalid setting; return self."""
-        if self.mode not in MODES:
-            raise MedColorError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.device not in DEVICES:
-            raise MedColorError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.size < 32:
-            raise MedColorError(f"--size {self.size} is too small: VGG19 to conv5_1 needs at least 32 px")
+        """Raise MedColorError (one line) on a setting of the wrong type or out of range; return self."""
+        for name, allowed in (("mode", MODES), ("device", DEVICES), ("optimizer", ("lbfgs", "adam")), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                raise MedColorError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+        if not isinstance(self.weights, str) or not self.weights:
+            raise MedColorError(f"weights must be a name or a path, got {self.weights!r}")
+        for name in ("size", "key_slices", "smooth_passes", "seed", "k"):
+            check_int(name, getattr(self, name))
+        if not isinstance(self.refine, bool):
+            raise MedColorError(f"refine must be true or false, got {self.refine!r}")
         if self.refine and self.mode == "preview":
             raise MedColorError("preview mode uses no network, so there is nothing to refine; use --mode volume")
         if self.iterations is None:
             refined = self.mode == "paper" or self.refine
             self.iterations = DEFAULT_ITERATIONS[self.mode] if refined else (0, 0)
-        if len(self.iterations) != 2 or min(self.iterations) < 0:
-            raise MedColorError(f"iterations must be two counts >= 0, got {self.iterations}")
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise MedColorError(f"unknown optimizer {self.optimizer!r}; choose lbfgs or adam")
-        if not 2 <= self.k <= 16:
-            raise MedColorError(f"k = {self.k} intensity clusters is out of range 2..16")
-        if self.key_slices < 1:
-            raise MedColorError(f"key_slices must be at least 1, got {self.key_slices}")
-        if self.init not in INITS:
-            raise MedColorError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
-        if not self.loss.match >= 0:
-            raise MedColorError(f"the correspondence weight {self.loss.match} must be >= 0")
-        if not 0.0 <= self.loss.luma_l1 <= 1.0:
-            raise MedColorError(f"aY = {self.loss.luma_l1} must lie in [0, 1]")
+        counts = self.iterations
+        if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__") or len(counts) != 2:
+            raise MedColorError(f"iterations must be two counts (stage 1, stage 2), got {self.iterations!r}")
+        for n in self.iterations:
+            check_int("iterations", n)
+        self.iterations = tuple(int(n) for n in self.iterations)
+        if not isinstance(self.postfilter, bool):
+            raise MedColorError(f"postfilter must be true or false, got {self.postfilter!r}")
+        self.loss.check()
         return self
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def check_int(name: str, value, limits: tuple[float, float] | None = None) -> int:
+    """``value`` is an integer (not a bool) within ``limits`` (default LIMITS[name]); MedColorError naming the
+    setting otherwise."""
+    low, high = limits or LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise MedColorError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise MedColorError(f"{name} {value} is out of range {shown_range(low, high)}")
+    return value
+
+
+def check_number(name: str, value, limits: tuple[float, float]) -> float:
+    """``value`` is a finite real number within ``limits``; MedColorError naming the setting otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise MedColorError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise MedColorError(f"{name} must be a finite number, got {value}")
+    if not limits[0] <= value <= limits[1]:
+        raise MedColorError(f"{name} {value:g} is out of range {shown_range(*limits)}")
+    return float(value)
+
+
+def shown_range(low: float, high: float) -> str:
+    """'48..2048', '0..4294967295', '0..1e+10': whole numbers in full, others as %g."""
+    text = lambda v: str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"  # noqa: E731
+    return f"{text(low)}..{text(high)}"

@@ -28,6 +28,7 @@ _PRESET_ALIASES = {"soft": "soft-tissue", "softtissue": "soft-tissue", "tissue":
                    "abdomen": "soft-tissue"}
 PRESET_NAMES = ", ".join(name.replace("-", "_") for name in CT_PRESETS)  # as --help spells them
 MR_PERCENTILES = (0.5, 99.5)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MIN_SLICE_SIDE = 16  # px: smaller slices leave no room for the 7-px SSIM window and the VGG features
 _SAMPLE_VOXELS = 2_000_000  # statistics use an evenly strided sample of at most about this many voxels
 
@@ -131,7 +132,19 @@ def parse_window(text: str) -> tuple[float, float] | str:
         raise MedColorError(f"bad window {text!r}: LOW and HIGH must be finite numbers (e.g. -160,240)")
     if low >= high:
         raise MedColorError(f"bad window {text!r}: LOW must be smaller than HIGH (e.g. -160,240)")
+    check_window(low, high, f"bad window {text!r}")
     return low, high
+
+
+def check_window(low: float, high: float, what: str = "the window") -> None:
+    """The window must work in the float32 the slices are computed in: both ends finite, distinct, and
+    1 / (HIGH - LOW) finite (a width of 1e-39 or ends beyond 3.4e38 would turn voxels into Inf/NaN)."""
+    lo32, hi32 = np.float32(low), np.float32(high)
+    with np.errstate(all="ignore"):
+        scale = np.float32(1.0 / (float(hi32) - float(lo32))) if hi32 > lo32 else np.float32(np.inf)
+    if not (np.isfinite(lo32) and np.isfinite(hi32) and np.isfinite(scale) and scale > 0):
+        raise MedColorError(f"{what}: the window {low:g}..{high:g} cannot be computed in float32 (ends beyond "
+                            "+-3.4e38, or a width below 1e-30); choose a wider window or rescale the volume")
 
 
 def choose_window(volume: Volume, window: str | tuple[float, float] | None = None
@@ -150,20 +163,24 @@ def choose_window(volume: Volume, window: str | tuple[float, float] | None = Non
         low, high = (float(w) for w in window)
         if not low < high:
             raise MedColorError(f"bad window {low},{high}: LOW must be smaller than HIGH")
+        check_window(low, high)
         return low, high, "manual"
     if is_ct(volume):
         return (*CT_PRESETS[DEFAULT_CT_PRESET], DEFAULT_CT_PRESET)
     low, high = robust_range(volume.array)
+    source = volume.metadata.get("source") if isinstance(volume.metadata, dict) else None
+    check_window(low, high, f"the intensities of {source or 'the volume'}")
     return low, high, f"percentiles {MR_PERCENTILES[0]:g}-{MR_PERCENTILES[1]:g}"
 
 
 def is_ct(volume: Volume) -> bool:
-    """Modality CT, or (modality unknown) HU-like: at least 5% of voxels below -500 and none below -3100."""
+    """Modality CT, or (modality unknown) HU-like: at least 5% of voxels below -500 (air), none below -3100,
+    and at least 1% above 0 (tissue denser than water; an MR stored with negative values has none)."""
     modality = (volume.modality or "").upper()
     if modality:
         return modality == "CT"
     sample = _sample(volume.array)
-    return bool(sample.min() >= -3100 and np.mean(sample < -500) >= 0.05)
+    return bool(sample.min() >= -3100 and np.mean(sample < -500) >= 0.05 and np.mean(sample > 0) >= 0.01)
 
 
 def robust_range(array: np.ndarray, percentiles: tuple[float, float] = MR_PERCENTILES
@@ -237,8 +254,9 @@ def air_mask(windowed: np.ndarray, threshold: float = 0.05, sigma: float = 1.0) 
 # ----------------------------------------------------------------------------------------- checks
 
 def check_volume(volume: Volume, min_slices: int = 2) -> int:
-    """Reject what cannot be colorized as a volume (not 3-D scalar, empty, too few slices, NaN/Inf,
-    constant) with a one-line MedColorError; return the axial numpy axis."""
+    """Reject what cannot be colorized as a volume (not 3-D scalar, empty, too few slices, NaN/Inf, values
+    beyond float32, constant) with a one-line MedColorError; return the slice axis: the axial one, or, when
+    axial slices would be too small (a thin sagittal or coronal stack), the stack's own axis."""
     array = np.asarray(volume.array)
     if array.ndim == 4 and array.shape[-1] in (3, 4):
         raise MedColorError(f"the volume has {array.shape[-1]} components per voxel (colour or vector "
@@ -250,7 +268,7 @@ def check_volume(volume: Volume, min_slices: int = 2) -> int:
         raise MedColorError(f"the volume is empty (shape {array.shape}); give a non-empty volume")
     if array.dtype.kind not in "buif":
         raise MedColorError(f"voxel type {array.dtype} is not a real number; a gray volume is expected")
-    axis = axial_axis(volume.direction)
+    axis = slice_axis(array.shape, volume.direction, min_slices)
     if array.shape[axis] < min_slices:
         raise MedColorError(f"the volume has {array.shape[axis]} axial slice(s); at least {min_slices} are "
                             "needed (colorize a single slice as a 2-D image)")
@@ -258,10 +276,25 @@ def check_volume(volume: Volume, min_slices: int = 2) -> int:
         raise MedColorError(f"the slices are degenerate (shape {array.shape}); give a real volume")
     if not all_finite(array):
         raise MedColorError("the volume contains NaN or infinite voxels; fix or mask them first")
-    if array.min() == array.max():
+    low, high = array.min(), array.max()
+    if low == high:
         raise MedColorError(f"the volume is constant ({array.flat[0]}); there is nothing to colorize")
+    if array.dtype.kind == "f" and max(abs(float(low)), abs(float(high)), float(high) - float(low)) > FLOAT32_MAX:
+        raise MedColorError(f"the voxel values {float(low):g}..{float(high):g} do not fit the float32 the "
+                            "colorization computes in (+-3.4e38); rescale the volume first")
     rows, cols = (s for n, s in enumerate(array.shape) if n != axis)
     if min(rows, cols) < MIN_SLICE_SIDE:
         raise MedColorError(f"the slices are {cols}x{rows} px; at least {MIN_SLICE_SIDE}x{MIN_SLICE_SIDE} px "
                             "are needed to colorize a volume")
     return axis
+
+
+def slice_axis(shape: tuple[int, ...], direction: np.ndarray, min_slices: int = 2) -> int:
+    """The axial numpy axis, unless its slices are under MIN_SLICE_SIDE px or too few while another axis gives
+    usable slices: then the stored stack's axis 0 if usable, else the usable axis with the largest slices."""
+    axis = axial_axis(direction)
+    side = lambda a: min(s for n, s in enumerate(shape) if n != a)  # noqa: E731
+    usable = [a for a in range(3) if side(a) >= MIN_SLICE_SIDE and shape[a] >= min_slices]
+    if axis in usable or not usable:
+        return axis
+    return 0 if 0 in usable else max(usable, key=side)

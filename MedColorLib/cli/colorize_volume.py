@@ -8,6 +8,7 @@ from pathlib import Path
 
 from MedColorLib.cli.progressbar import ProgressBar
 from MedColorLib.io.atomic import transaction
+from MedColorLib.io.paths import one_line
 from MedColorLib.io.report import flat_metadata, write_json
 from MedColorLib.options import Options
 from MedColorLib.types import Stopwatch, peak_memory_mb
@@ -19,13 +20,14 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     succeeds (destinations checked by the caller)."""
     from MedColorLib.io.images import load_reference
     from MedColorLib.io.volumes import read_volume
-    from MedColorLib.io.write import write_color_volume
+    from MedColorLib.io.write import check_storable, write_color_volume
     from MedColorLib.pipeline.preview import write_preview
     from MedColorLib.pipeline.volume import colorize_volume
 
     clock = Stopwatch()
     with clock("read"):
         volume = read_volume(inp, series=args.series)
+        check_storable(out, volume)  # before any work: NIfTI cannot hold every grid and geometry
         reference = load_reference(args.reference) if args.reference else None
     with ProgressBar(args.quiet) as bar:
         result = colorize_volume(volume, options, reference=reference, library=args.library,
@@ -50,5 +52,5 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
         report["peak_memory_mb"] = peak_memory_mb()
         if args.report:
             write_json(args.report, report)
-    print(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p))
+    print(one_line(f"wrote {out}" + "".join(f" and {p}" for p in (args.preview, args.report) if p)))
     return report

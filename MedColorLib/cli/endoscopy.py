@@ -15,6 +15,7 @@ import numpy as np
 
 from MedColorLib.cli.colorize import add_engine_arguments, options_from_args
 from MedColorLib.cli.progressbar import ProgressBar
+from MedColorLib.cli import validate
 from MedColorLib.errors import MedColorError
 from MedColorLib.types import Progress
 
@@ -33,16 +34,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     colour.add_argument("--library", help="colour it on the fly from this reference library")
     colour.add_argument("--reference", help="colour it on the fly from this reference image")
     p.add_argument("--set", dest="library_set", help="library set to search (on-the-fly colour)")
-    p.add_argument("--window", help="intensity window for the on-the-fly colour (as colorize)")
+    p.add_argument("--window", type=validate.window, help="intensity window for the on-the-fly colour (as colorize)")
     p.add_argument("--series", help="DICOM SeriesInstanceUID when a folder holds several")
     p.add_argument("--path", default="airway", help="airway (trachea, carina, both main bronchi) | colon | a points "
                    "file (.json list of [x, y, z] mm, {\"points_ras\": ...}, or a Slicer .mrk.json curve)")
     p.add_argument("--points-space", default="ras", choices=("ras", "lps"), help="space of a bare JSON point list")
     p.add_argument("--preset", default="endoscopy", help="3-D opacity preset: endoscopy | soft-tissue | bone")
-    p.add_argument("--frames", type=int, default=48, help="frames along the path (default 48)")
+    p.add_argument("--frames", type=validate.whole("frames", (1, 10000)), default=48,
+                   help="frames along the path (default 48)")
     p.add_argument("--size", dest="frame_size", default="400x400", help="frame size WxH in px (default 400x400)")
-    p.add_argument("--view-angle", type=float, default=80.0, help="camera view angle, 60-90 degrees (default 80)")
-    p.add_argument("--fps", type=float, default=12.0, help="movie frames per second (default 12)")
+    p.add_argument("--view-angle", type=validate.number((60.0, 90.0), "the view angle (an endoscope's field of view)"),
+                   default=80.0, help="camera view angle, 60-90 degrees (default 80)")
+    p.add_argument("--fps", type=validate.number((0.5, 120.0), "--fps"), default=12.0,
+                   help="movie frames per second (default 12)")
     p.add_argument("--contact-sheet", help="also write a PNG sheet of up to 16 frames")
     p.add_argument("--frames-dir", help="also write every colour frame as frame_0001.png ... into this new folder")
     p.add_argument("--path-out", help="also write the path used as JSON {\"points_ras\": [[x, y, z], ...]} (mm)")
@@ -63,12 +67,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
-    if args.frames < 1 or args.frames > 10000:
-        raise MedColorError(f"--frames must be 1-10000, got {args.frames}")
-    if not 60.0 <= args.view_angle <= 90.0:
-        raise MedColorError(f"--view-angle must be 60-90 degrees (an endoscope's field of view), got {args.view_angle:g}")
-    if not 0.5 <= args.fps <= 120:
-        raise MedColorError(f"--fps must be 0.5-120, got {args.fps:g}")
+    # --frames, --view-angle, --fps and --window are checked by their argparse types (cli/validate.py)
     from MedColorLib.pipeline.render3d import PRESET_NAMES
     if args.preset.replace("_", "-") not in PRESET_NAMES:
         raise MedColorError(f"unknown --preset {args.preset!r}; choose one of {', '.join(PRESET_NAMES)}")

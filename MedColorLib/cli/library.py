@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from MedColorLib.cli import validate
 from MedColorLib.errors import MedColorError
+from MedColorLib.io.paths import one_line
 
 
 def add_commands(sub) -> None:
@@ -31,7 +33,8 @@ def add_commands(sub) -> None:
     p.add_argument("--set", default=None, metavar="NAME", help="only this set (pseudo, real or your own)")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                    help="only references with this tag, e.g. modality=MR (repeatable)")
-    p.add_argument("-k", type=int, default=5, help="number of matches to print (default: 5)")
+    p.add_argument("-k", type=validate.whole("k", (1, 100_000)), default=5,
+                   help="number of matches to print (default: 5)")
     p.set_defaults(func=run_search)
 
 
@@ -86,4 +89,4 @@ def _parse_tags(items: list[str]) -> dict[str, str]:
 def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
     """One warning line per skipped image on stderr."""
     for path, reason in skipped:
-        print(f"medcolor: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(one_line(f"medcolor: warning: skipped {path}: {reason}"), file=sys.stderr)

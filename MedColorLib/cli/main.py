@@ -17,10 +17,11 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other medcolor error (exit status 2)."""
 
     def error(self, message: str):  # noqa: D102 - argparse API
+        from MedColorLib.io.paths import one_line
         hint = message
         if "expected one argument" in message:
             hint += " (a value that starts with '-' is written as --option=VALUE)"
-        self.exit(2, f"medcolor: error: {hint}; see `{self.prog} --help`\n")
+        self.exit(2, f"medcolor: error: {one_line(hint)}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,16 +46,31 @@ def _command_modules() -> list:
 
 def dispatch(argv: list[str]) -> int:
     """Run one command; bad input -> one-line message on stderr and exit status 2."""
-    args = build_parser().parse_args(argv)
+    _tolerant_stdout()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # a usage error (one line printed, status 2), --help or --version
+        return exit_.code if isinstance(exit_.code, int) else 2
     quiet_third_party()
     try:
         return int(args.func(args) or 0)
     except MedColorError as err:
-        print(f"medcolor: error: {err}", file=sys.stderr)
+        from MedColorLib.io.paths import one_line
+        print(f"medcolor: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except (CancelledError, KeyboardInterrupt):
         print(CANCELLED, file=sys.stderr)
         return 130
+
+
+def _tolerant_stdout() -> None:
+    """A file name that is not UTF-8 is printed with its own bytes (stdout, as ls does) or escaped (stderr),
+    never raised as UnicodeEncodeError after the work is done."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        try:
+            stream.reconfigure(errors=errors)
+        except (AttributeError, ValueError):  # a replaced stream (tests, pipes of other kinds)
+            pass
 
 
 def _cancel(signum: int, frame) -> None:

@@ -34,17 +34,25 @@ class Imported:
 
 
 def read_weights_file(path: Path) -> Imported:
-    """Dispatch on the suffix: .onnx, .npy, anything else a torch state dict."""
+    """Dispatch on the suffix: .onnx, .npy, anything else a torch state dict; every weight must be finite."""
     if path.is_dir():
         raise MedColorError(f"weights {path} is a directory; give a .pth, .onnx or .npy file")
-    if not path.is_file():
+    if not path.exists():
         raise MedColorError(f"weights file not found: {path}")
+    from MedColorLib.io.paths import check_regular_file
+    check_regular_file(path, "weights file")
     suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return read_onnx(path)
-    if suffix == ".npy":
-        return read_tensorflow_vgg(path)
-    return read_torch(path)
+    reader = read_onnx if suffix == ".onnx" else read_tensorflow_vgg if suffix == ".npy" else read_torch
+    return check_finite(reader(path), path)
+
+
+def check_finite(imported: Imported, path: Path) -> Imported:
+    """MedColorError naming the first layer with a NaN or infinite weight (such a network colours nothing)."""
+    for name, tensor in imported.state.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise MedColorError(f"weights file {path} has NaN or infinite values in {name}; it is damaged or "
+                                "was saved from a diverged training: give intact weights")
+    return imported
 
 
 # ---------------------------------------------------------------- torch state dict

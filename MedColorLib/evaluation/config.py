@@ -16,6 +16,8 @@ from typing import Callable
 
 from MedColorLib.baselines.transfers import BASELINES
 from MedColorLib.errors import MedColorError
+from MedColorLib.evaluation import schema
+from MedColorLib.io.paths import check_regular_file
 from MedColorLib.options import Options
 
 FIGURES = ("ssim_gray", "psnr_gray", "fsim", "entropy", "colourfulness", "chroma_distance", "air_chroma")
@@ -55,17 +57,24 @@ class Settings:
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     """Read and check a configuration; overrides (non-None values) replace its settings."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MedColorError(f"evaluation configuration not found: {path}")
+    check_regular_file(path, "evaluation configuration")
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f"line {getattr(err, 'lineno', '?')}"
         raise MedColorError(f"{path} is not valid JSON ({err.__class__.__name__} at {where})") from None
+    except RecursionError:
+        raise MedColorError(f"{path} nests its JSON too deeply to be a configuration") from None
     if not isinstance(config, dict):
         raise MedColorError(f"{path} must hold a JSON object with 'pairs' and/or 'volumes'")
+    try:
+        check_values(config)
+    except MedColorError as err:
+        raise MedColorError(f"{path}: {err}") from None
     root = (path.parent / config.get("root", ".")).resolve()
-    config["settings"] = settings_from(config.get("settings", {}), overrides or {})
+    config["settings"] = settings_from(config.get("settings") or {}, overrides or {})
     config["methods"] = check_methods(config.get("methods", ["paper", *BASELINES]), config["settings"])
     config["pairs"] = [_entry(p, root, "pair") for p in config.get("pairs", [])]
     config["volumes"] = [_entry(v, root, "volume") for v in config.get("volumes", [])]
@@ -81,6 +90,22 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     return config
 
 
+def check_values(config: dict) -> None:
+    """Every value's type and range (evaluation.schema), before any path is resolved or any work starts."""
+    schema.check_top(config)
+    schema.check_settings(config.get("settings") or {})
+    for n, name in enumerate(config.get("methods", [])):
+        schema.string(f"methods[{n}]", name)
+    for n, note in enumerate(config.get("notes", [])):
+        schema.string(f"notes[{n}]", note)
+    for kind in ("pair", "volume"):
+        for n, raw in enumerate(config.get(kind + "s", [])):
+            schema.check_entry(f"{kind}s[{n}]", raw, kind)
+    schema.check_ablations(config.get("ablations") or {})
+    schema.check_warm_start(config.get("warm_start") or {})
+    schema.check_ground_truth(config.get("ground_truth") or {})
+
+
 def settings_from(raw: dict, overrides: dict) -> Settings:
     """Settings from a config dict plus overrides; unknown keys -> MedColorError."""
     known = {f.name for f in fields(Settings)}
@@ -88,8 +113,9 @@ def settings_from(raw: dict, overrides: dict) -> Settings:
     unknown = sorted(set(merged) - known)
     if unknown:
         raise MedColorError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    schema.check_settings(merged)
     if "iterations" in merged:
-        merged["iterations"] = tuple(int(v) for v in merged["iterations"])
+        merged["iterations"] = tuple(merged["iterations"])
     settings = Settings(**merged)
     settings.options()  # checks size, iterations, device, k
     return settings

@@ -20,8 +20,28 @@ _COMMITTING = [False]
 
 
 def temporary_name(path: Path) -> Path:
-    """The hidden temporary file next to ``path`` (``.medcolor-XXXXXXXX-name``)."""
-    return path.with_name(f".medcolor-{secrets.token_hex(4)}-{path.name}")
+    """The hidden temporary file next to ``path`` (``.medcolor-XXXXXXXX-name``), within the file system's
+    name limit: a long name keeps only its end (and so its suffix, which writers dispatch on)."""
+    prefix = f".medcolor-{secrets.token_hex(4)}-"
+    name = os.fsencode(path.name)
+    room = name_limit(path.parent) - len(prefix)
+    if len(name) > room:
+        name = name[-room:]
+        while name and not _starts_a_character(name):  # never half a UTF-8 character
+            name = name[1:]
+    return path.with_name(prefix + os.fsdecode(name))
+
+
+def name_limit(folder: Path) -> int:
+    """The longest file name (bytes) the file system of ``folder`` takes; 255 when it cannot say."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def _starts_a_character(data: bytes) -> bool:
+    return data[0] & 0xC0 != 0x80
 
 
 def remove_quietly(path: Path) -> None:

@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from MedColorLib.errors import MedColorError, short_reason
 from MedColorLib.io.dicom_compat import pixel_functions
+from MedColorLib.io.paths import check_regular_file, kind_of
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
@@ -17,8 +18,9 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 def read_gray(path: str | Path) -> np.ndarray:
     """A 2-D gray image as (H, W) float32 in [0, 1]; colour, 3-D, NaN or unreadable input -> MedColorError."""
     path = Path(path)
-    if not path.is_file():
+    if kind_of(path) == "missing":
         raise MedColorError(f"input not found: {path}")
+    check_regular_file(path, "input")
     gray = _read_dicom(path) if is_dicom(path) else _read_picture(path)
     if not np.isfinite(gray).all():
         raise MedColorError(f"{path} contains NaN or infinite values")
@@ -42,11 +44,14 @@ def _read_picture(path: Path) -> np.ndarray:
     if getattr(img, "n_frames", 1) > 1:
         raise MedColorError(f"{path} has {img.n_frames} frames; a single 2-D gray image is expected")
     if img.mode in ("I;16", "I;16B", "I", "F"):
-        return _rescale(np.asarray(img, dtype=np.float32))
+        return _rescale(np.asarray(img, dtype=np.float32), path)
     rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
     if np.abs(rgb - rgb[..., :1]).max() > 2:  # tolerate JPEG noise on gray pictures saved as RGB
         raise MedColorError(f"{path} is a colour image; a gray input is expected")
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255
+    gray = np.asarray(img.convert("L"), dtype=np.float32)
+    if gray.min() == gray.max():
+        raise MedColorError(f"{path} is constant (every pixel {gray.flat[0]:g}); there is nothing to colorize")
+    return gray / 255
 
 
 def _read_dicom(path: Path) -> np.ndarray:
@@ -57,8 +62,17 @@ def _read_dicom(path: Path) -> np.ndarray:
         raise MedColorError(f"{path} is a colour DICOM ({ds.PhotometricInterpretation}); a gray input is expected")
     if pixels.ndim != 2:
         raise MedColorError(f"{path} has {pixels.shape[0]} frames; a single-frame slice is expected")
+    slope = ds.get("RescaleSlope")
+    if slope is not None and not (np.isfinite(float(slope)) and float(slope) != 0):
+        raise MedColorError(f"{path} has RescaleSlope {float(slope):g}, which makes every value the same; "
+                            "fix its header")
     values = apply_modality_lut(pixels, ds).astype(np.float32)
-    gray = _rescale(values, _dicom_window(ds))
+    if not np.isfinite(values).all():
+        raise MedColorError(f"{path}: its rescale (slope {slope}, intercept {ds.get('RescaleIntercept')}) gives "
+                            "values beyond float32; fix its header")
+    if values.min() == values.max():
+        raise MedColorError(f"{path} is constant (every pixel {values.flat[0]:g}); there is nothing to colorize")
+    gray = _rescale(values, path, _dicom_window(ds))
     return 1 - gray if ds.PhotometricInterpretation == "MONOCHROME1" else gray
 
 
@@ -67,36 +81,54 @@ def _dicom_window(ds) -> tuple[float, float] | None:
     if centre is None or width is None:
         return None
     first = lambda v: float(v[0]) if hasattr(v, "__len__") and not isinstance(v, str) else float(v)  # noqa: E731
-    c, w = first(centre), first(width)
-    return (c - w / 2, c + w / 2) if w > 1 else None
+    try:
+        c, w = first(centre), first(width)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (c - w / 2, c + w / 2) if np.isfinite(c) and np.isfinite(w) and w > 1 else None
 
 
-def _rescale(values: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+def _rescale(values: np.ndarray, path: Path, window: tuple[float, float] | None = None) -> np.ndarray:
     """Map values to [0, 1] by a window, or by the 0.5-99.5 percentiles when none is given."""
     low, high = window if window else np.percentile(values, (0.5, 99.5))
-    if high <= low:
-        raise MedColorError("the image is constant; there is nothing to colorize")
+    if not high > low:
+        raise MedColorError(f"{path} is (almost) constant; there is nothing to colorize")
     return np.clip((values - low) / (high - low), 0, 1).astype(np.float32)
 
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MIN_SIDE = 16  # a reference smaller than this is useless to the engine
+MAX_REFERENCE_SIDE = 1024  # px: a larger reference is shrunk first (4x the paper's 224 px; time grows with pixels)
 GRAY_CHROMA = 30 / 255  # a pixel is coloured when max - min channel exceeds this
 GRAY_FRACTION = 0.005  # an image is gray when fewer pixels than this are coloured (JPEG noise, overlays)
 
 
 # ----------------------------------------------------------------------------- reading images
 
-def load_reference(path: str | Path) -> np.ndarray:
-    """A colour reference as (h, w, 3) float32 RGB in [0, 1]; MedColorError if unreadable, gray or tiny."""
+def load_reference(path: str | Path, max_side: int | None = MAX_REFERENCE_SIDE) -> np.ndarray:
+    """A colour reference as (h, w, 3) float32 RGB in [0, 1], its longer side shrunk to ``max_side`` px (None:
+    full size, as the library index hashes it); MedColorError if unreadable, gray or tiny."""
     path = Path(path)
-    rgb = _read_rgb(path)
+    rgb = _read_rgb(path, max_side)
+    rgb = _downsampled(rgb, max_side) if max_side else rgb
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise MedColorError(f"reference {path} is too small ({w}x{h} px); use one at least {MIN_SIDE} px a side")
     if is_gray(rgb):
         raise MedColorError(f"reference {path} is gray; a colour reference is needed")
     return rgb
+
+
+def _downsampled(rgb: np.ndarray, side: int = MAX_REFERENCE_SIDE) -> np.ndarray:
+    """An (h, w, 3) float32 reference (colour DICOM) with its longer side cut to ``side`` px (Lanczos, per
+    channel): the engine never works above that size, and a huge reference would only cost time."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    size = (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w))))
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., c]), mode="F").resize(size, Image.LANCZOS))
+                for c in range(3)]
+    return np.clip(np.stack(channels, axis=-1), 0, 1).astype(np.float32)
 
 
 def is_gray(rgb: np.ndarray) -> bool:
@@ -108,8 +140,9 @@ def is_gray(rgb: np.ndarray) -> bool:
 def read_gray_image(path: str | Path) -> np.ndarray:
     """A 2-D query image (PNG/JPEG/TIFF or DICOM slice) as float32 gray in [0, 1] (DICOM: its window)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MedColorError(f"image {path} does not exist; give the path of a PNG, JPEG or DICOM file")
+    check_regular_file(path, "image")
     if is_dicom(path):
         return _dicom_gray(path)
     img = _open_pil(path)
@@ -118,22 +151,29 @@ def read_gray_image(path: str | Path) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """Any supported colour file -> float32 RGB in [0, 1] (no gray check)."""
-    if not path.is_file():
+def _read_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
+    """Any supported colour file -> float32 RGB in [0, 1] (no gray check); a picture shrunk to ``max_side``."""
+    if kind_of(path) == "missing":
         raise MedColorError(f"reference {path} does not exist; give the path of a colour image")
+    check_regular_file(path, "reference")
     if is_dicom(path):
         return _dicom_rgb(path, *_dicom_pixels(path))
-    img = _open_pil(path)
+    img = _open_pil(path, draft=max_side)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         raise MedColorError(f"reference {path} is gray; a colour reference is needed")
-    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255
+    img = img.convert("RGB")
+    if max_side:  # shrunk as 8-bit RGB (integer reduce, then Lanczos): a float copy of 8000 px would cost seconds
+        img.thumbnail((max_side, max_side), Image.LANCZOS, reducing_gap=2.0)
+    return np.asarray(img, dtype=np.float32) / 255
 
 
-def _open_pil(path: Path) -> Image.Image:
-    """Open and decode an image with PIL; MedColorError if it cannot."""
+def _open_pil(path: Path, draft: int | None = None) -> Image.Image:
+    """Open and decode an image with PIL (a JPEG decoded at no less than ``draft`` px when given: fast for
+    huge ones); MedColorError if it cannot."""
     try:
         img = Image.open(path)
+        if draft and img.format == "JPEG":
+            img.draft("RGB", (draft, draft))
         img.load()
         return img
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as err:

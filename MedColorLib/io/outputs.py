@@ -1,6 +1,7 @@
 """Destinations of one run, checked together before any computation: each folder exists and is writable,
 each name has a known extension and is neither a folder nor a symbolic link loop, and no destination is
-another destination or an input (files by resolved path and ``os.path.samefile``; folders by containment)."""
+another destination or an input (files by resolved path and ``os.path.samefile``; folders by containment).
+An input's data files count as inputs: the files a NRRD or MetaImage header points to (io.headers)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Iterable, Sequence
 
 from MedColorLib.errors import MedColorError
 from MedColorLib.io.atomic import remove_quietly, temporary_name, write_error
+from MedColorLib.io.headers import data_files
 
 
 def check_outputs(outputs: Sequence[tuple[str, str | Path, Sequence[str]]],
@@ -18,12 +20,13 @@ def check_outputs(outputs: Sequence[tuple[str, str | Path, Sequence[str]]],
     """``outputs``: (option name, path, allowed suffixes); ``inputs``: files or folders read by the run.
     Returns the destination paths; MedColorError (one line) on the first problem."""
     paths = [Path(p) for _, p, _ in outputs]
-    sources = [Path(p) for p in inputs if p]
+    sources = [(Path(p), f"the input {p}") for p in inputs if p]
+    sources += [(data, f"the data file {data} of the input {source}") for source, _ in list(sources)
+                for data in data_files(source)]
     for (option, _, _), path in zip(outputs, paths):
-        for source in sources:
+        for source, words in sources:
             if same_or_inside(path, source):
-                raise MedColorError(f"{option} {path} would overwrite or add to the input {source}; "
-                                    "choose another output path")
+                raise MedColorError(f"{option} {path} would overwrite or add to {words}; choose another output path")
     for n, path in enumerate(paths):
         for m in range(n):
             if same_path(path, paths[m]):

@@ -7,11 +7,18 @@ Geometry follows SimpleITK/ITK (LPS, direction columns = index axes i, j, k); se
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 
 from MedColorLib.errors import MedColorError, short_reason
+from MedColorLib.io.dicom_series import check_all_in_series, check_series, folder_files, undecodable
+from MedColorLib.io.native_stderr import captured
+from MedColorLib.io.native_stderr import reason as native_reason
+from MedColorLib.io.paths import itk_folder, itk_path, kind_of
+from MedColorLib.io.payload import check_payload
 from MedColorLib.types import Volume
 
 NRRD_SUFFIXES = (".nrrd",)
@@ -27,17 +34,19 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
     """Read a scalar volume (3-D array (K, J, I), or (J, I) for PNG/JPEG) with exact geometry.
 
     ``path``: a volume file, a single DICOM file, or a folder holding a DICOM series (``series`` picks
-    one by SeriesInstanceUID or by its 1-based number when the folder holds several).
+    one by SeriesInstanceUID or by its 1-based number when the folder holds several). Only regular files
+    are opened; the voxel bytes are checked before SimpleITK reads them (io.payload, io.dicom_series).
     """
     path = Path(path)
-    if path.is_dir():
+    kind = kind_of(path)
+    if kind == "a folder":
         image, meta = _read_dicom_folder(path, series)
-    elif path.is_file():
-        if path.name.lower().endswith(NIFTI_SUFFIXES):
-            check_nifti(path)  # SimpleITK zero-fills a truncated file and reads NaN as 0
+    elif kind is None:
         image, meta = _read_file(path)
-    else:
+    elif kind == "missing":
         raise MedColorError(f"input not found: {path}")
+    else:
+        raise MedColorError(f"input {path} is {kind}, not a regular file or a DICOM folder")
     image = _scalar_image(image, path)
     array = _sitk().GetArrayFromImage(image)
     _check_array(array, path)
@@ -55,55 +64,84 @@ def _sitk():
 
 
 def _read_file(path: Path) -> tuple[object, dict]:
-    """One file -> (SimpleITK image, metadata with 'modality'); unreadable -> MedColorError."""
+    """One file -> (SimpleITK image, metadata with 'modality'); unreadable -> MedColorError. What SimpleITK
+    prints itself is captured and becomes part of the one line."""
     sitk = _sitk()
     if path.stat().st_size == 0:
         raise MedColorError(f"input file is empty: {path}")
+    header = check_payload(path)
+    relatives = [os.path.relpath(f, path.parent) for f in header.data_files] if header else []
     reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-        _check_layout(reader.GetSize(), reader.GetNumberOfComponents(), path)
-        image = reader.Execute()
-    except RuntimeError as err:
-        raise MedColorError(f"cannot read {path}: {_first_line(err)}; give a NRRD, NIfTI, MHA, DICOM, "
-                            "PNG or JPEG file") from None
+    with itk_path(path, relatives) as name, captured() as printed:
+        reader.SetFileName(name)
+        try:
+            reader.ReadImageInformation()
+            _check_layout(reader.GetSize(), reader.GetNumberOfComponents(), path)
+            image = reader.Execute()
+        except RuntimeError as err:
+            failure = err
+        else:
+            failure = None
+    if failure is not None:
+        raise MedColorError(f"cannot read {path}: {_itk_reason(failure, printed)}; give a NRRD, NIfTI, MHA, "
+                            "DICOM, PNG or JPEG file") from None
     meta = {"modality": _tag(reader, "0008|0060")}
     if _tag(reader, "0018|0015"):  # BodyPartExamined: the region for reference retrieval
         meta["body_part"] = _tag(reader, "0018|0015")
     return image, meta
 
 
+def _itk_reason(err: BaseException, printed: list[str]) -> str:
+    """The reason of a SimpleITK failure: its message, or what it printed when the message says nothing."""
+    text = re.sub(r"^(ITK ERROR: )?\w+ ?\(0x[0-9a-fA-F]+\):\s*", "", _first_line(err))
+    teem = [ln.split(": ", 1)[-1] for ln in str(err).splitlines() if ln.startswith("[nrrd]")]
+    if text.endswith(":") and teem:  # the NRRD reader's own reason follows on its lines
+        return text + " " + next((ln for ln in teem if "parsing" in ln), teem[-1])
+    if printed and (not text or text.lower().startswith(("reason: no such file", "could not read"))):
+        return native_reason(printed)
+    return text
+
+
 def _read_dicom_folder(folder: Path, series: str | None) -> tuple[object, dict]:
-    """A DICOM series folder -> (SimpleITK image, metadata); several series need ``series``."""
+    """A DICOM series folder -> (SimpleITK image, metadata); several series need ``series``. Every file is
+    checked first (io.dicom_series): a series with a bad, odd or missing slice is refused."""
     sitk = _sitk()
-    uids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    files = folder_files(folder)
+    with itk_folder(folder, files) as (name, real), captured():
+        uids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(name))
+        by_uid = {uid: [real.get(f, Path(f)) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(name, uid)]
+                  for uid in uids}
     if not uids:
         raise MedColorError(f"no DICOM series found in folder {folder}; give a DICOM series folder or a "
                             "volume file")
-    uid = _choose_series(folder, uids, series)
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+    check_all_in_series(folder, files, {f for found in by_uid.values() for f in found})
+    uid = _choose_series(folder, uids, series, by_uid)
+    check_series(by_uid[uid])
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    reader.MetaDataDictionaryArrayUpdateOn()
-    try:
-        image = reader.Execute()
-    except RuntimeError as err:
-        if "mismatch" in str(err).lower() or "does not fully contain the requested region" in str(err):
+    with itk_folder(folder, by_uid[uid]) as (_, real), captured() as printed:
+        reader.SetFileNames(sorted(real, key=lambda f: by_uid[uid].index(real[f])))
+        reader.MetaDataDictionaryArrayUpdateOn()
+        try:
+            image, failure = reader.Execute(), None
+        except RuntimeError as err:
+            failure = err
+    if failure is not None:
+        if "mismatch" in str(failure).lower() or "does not fully contain the requested region" in str(failure):
             raise MedColorError(f"{folder} mixes DICOM images of several sizes or series"
                                 f"{'' if uid else ' without a SeriesInstanceUID'}; put one series per folder, or "
                                 "choose one with --series UID when the files carry SeriesInstanceUIDs") from None
-        raise MedColorError(f"cannot read DICOM series {uid or '(no UID)'} in {folder}: "
-                            f"{_first_line(err)}") from None
+        why = undecodable(by_uid[uid]) or _itk_reason(failure, printed)
+        raise MedColorError(f"cannot read DICOM series {uid or '(no UID)'} in {folder}: {why}; "
+                            "replace or remove the file") from None
     tag = lambda key: reader.GetMetaData(0, key).strip() if reader.HasMetaDataKey(0, key) else ""  # noqa: E731
     meta = {"modality": tag("0008|0060"), "series_uid": uid, "series_description": tag("0008|103e"),
-            "dicom_files": str(len(files))}
+            "dicom_files": str(len(by_uid[uid]))}
     if tag("0018|0015"):  # BodyPartExamined: the region for reference retrieval
         meta["body_part"] = tag("0018|0015")
     return image, meta
 
 
-def _choose_series(folder: Path, uids: list[str], series: str | None) -> str:
+def _choose_series(folder: Path, uids: list[str], series: str | None, by_uid: dict[str, list[Path]]) -> str:
     """The series UID to read: the only one, or the one ``series`` names (UID or 1-based number)."""
     if series is None and len(uids) == 1:
         return uids[0]
@@ -112,22 +150,20 @@ def _choose_series(folder: Path, uids: list[str], series: str | None) -> str:
             return series
         if series.isdigit() and 1 <= int(series) <= len(uids):
             return uids[int(series) - 1]
-    listing = "; ".join(f"{n}) {_describe_series(folder, uid)}" for n, uid in enumerate(uids, 1))
+    listing = "; ".join(f"{n}) {_describe_series(uid, by_uid[uid])}" for n, uid in enumerate(uids, 1))
     problem = (f"series {series!r} is not in {folder}" if series is not None
                else f"{folder} holds {len(uids)} DICOM series")
     return _raise(f"{problem}: {listing}; choose one with --series UID (or its number)")
 
 
-def _describe_series(folder: Path, uid: str) -> str:
+def _describe_series(uid: str, files: list[Path]) -> str:
     """'UID 1.2.3 "description" MR, 20 slices' for one series of a folder."""
-    sitk = _sitk()
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(files[0])
+    import pydicom
+
     try:
-        reader.ReadImageInformation()
-        description, modality = _tag(reader, "0008|103e"), _tag(reader, "0008|0060")
-    except RuntimeError:
+        ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+        description, modality = str(ds.get("SeriesDescription", "")).strip(), str(ds.get("Modality", "")).strip()
+    except Exception:  # pydicom raises many types for broken files; the listing only describes
         description, modality = "?", "?"
     return f"UID {uid or '(none)'} \"{description}\" {modality}, {len(files)} slice{'s' if len(files) != 1 else ''}"
 
@@ -145,6 +181,7 @@ def _first_line(err: BaseException) -> str:
     return short_reason(err)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_SPACING_MM = 1e4  # 10 m: a larger voxel is a broken header, not a scan
 MIN_SPACING_MM = 1e-6
 
@@ -155,54 +192,6 @@ def _check_spacing(spacing: tuple[float, ...], path: Path) -> None:
         if not (np.isfinite(value) and MIN_SPACING_MM <= value <= MAX_SPACING_MM):
             raise MedColorError(f"{path} has voxel spacing {value:g} mm along axis {'ijk'[n]}; a spacing between "
                                 f"{MIN_SPACING_MM:g} and {MAX_SPACING_MM:g} mm is expected: fix the file's header")
-
-
-def check_nifti(path: Path, chunk_bytes: int = 1 << 22) -> None:
-    """Refuse a NIfTI file with zero/non-finite pixdim, a data block that ends early (truncated file or gzip
-    stream) or NaN/Inf voxels; one sequential pass over the data in chunks (no full-size copy)."""
-    import gzip
-    import zlib
-
-    import nibabel as nib
-
-    gzipped = path.name.lower().endswith(".gz")
-    try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            header = nib.Nifti1Header.from_fileobj(f, check=False)  # unchecked: nibabel turns pixdim 0 into 1
-    except Exception as err:  # nibabel and gzip raise many types for broken headers
-        raise MedColorError(f"cannot read {path}: {short_reason(err)}; give a valid NIfTI file") from None
-    shape = header.get_data_shape()
-    zooms = [float(z) for z in header["pixdim"][1: 1 + min(3, len(shape))]]
-    for n, zoom in enumerate(zooms):
-        if not (np.isfinite(zoom) and zoom > 0):
-            raise MedColorError(f"{path} has voxel spacing {zoom:g} mm along axis {'ijk'[n]} (pixdim[{n + 1}]); "
-                                "set the true spacing in its header first")
-    dtype = header.get_data_dtype()
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    offset = int(header.get_data_offset())
-    if not gzipped and dtype.kind not in "fc":
-        if path.stat().st_size < offset + expected:
-            raise MedColorError(f"{path} is truncated: its data ends early; give the complete file")
-        return
-    step = max(dtype.itemsize, chunk_bytes // dtype.itemsize * dtype.itemsize)
-    seen = 0
-    try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            f.seek(offset)
-            while seen < expected:
-                chunk = f.read(min(step, expected - seen))
-                if not chunk:
-                    break
-                seen += len(chunk)
-                if dtype.kind in "fc" and not np.isfinite(np.frombuffer(chunk[: len(chunk) // dtype.itemsize
-                                                                                * dtype.itemsize], dtype)).all():
-                    raise MedColorError(f"{path} contains NaN or infinite voxels; fix or mask them first")
-            if gzipped:
-                f.read()  # the gzip trailer (CRC, length) must be intact too
-    except (EOFError, OSError, zlib.error) as err:
-        raise MedColorError(f"{path} is truncated or corrupt ({short_reason(err)}); give the complete file") from None
-    if seen < expected:
-        raise MedColorError(f"{path} is truncated: its data ends early; give the complete file")
 
 
 def _check_layout(size: tuple[int, ...], components: int, path: Path) -> None:
@@ -250,6 +239,11 @@ def _check_array(array: np.ndarray, path: Path) -> None:
         raise MedColorError(f"{path} is empty; give a non-empty volume")
     if array.dtype.kind == "f" and not all_finite(array):
         raise MedColorError(f"{path} contains NaN or infinite voxels; fix or mask them first")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+        low, high = float(array.min()), float(array.max())
+        if max(abs(low), abs(high), high - low) > FLOAT32_MAX:
+            raise MedColorError(f"{path} holds values {low:g}..{high:g}, beyond the float32 the colorization "
+                                "computes in (+-3.4e38); rescale the volume first")
 
 
 def all_finite(array: np.ndarray, slab_voxels: int = 1 << 22) -> bool:
@@ -295,10 +289,13 @@ def read_color_volume(path: str | Path) -> tuple[np.ndarray, Volume, dict[str, s
     path = Path(path)
     if not path.is_file():
         raise MedColorError(f"input not found: {path}")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise MedColorError(f"cannot read {path}: {_first_line(err)}") from None
+    with itk_path(path) as name, captured() as printed:
+        try:
+            image, failure = sitk.ReadImage(name), None
+        except RuntimeError as err:
+            failure = err
+    if failure is not None:
+        raise MedColorError(f"cannot read {path}: {_itk_reason(failure, printed)}") from None
     rgba = sitk.GetArrayFromImage(image)
     if image.GetNumberOfComponentsPerPixel() == 1:
         rgba = rgba[..., None]

@@ -20,6 +20,10 @@ from MedColorLib.io.volumes import LPS_TO_RAS, NIFTI_COMMENT_ECODE, NIFTI_SUFFIX
 from MedColorLib.types import Volume
 
 
+NIFTI_MAX_SIDE = 32767         # NIfTI-1 dim[] are signed 16-bit
+ORTHOGONAL_TOLERANCE = 1e-4    # |cos| between unit direction columns
+
+
 # ---------------------------------------------------------------------------------------- writing
 
 def write_color_volume(path: str | Path, rgba: np.ndarray, like: Volume, metadata: dict[str, str] | None = None,
@@ -33,6 +37,7 @@ def write_color_volume(path: str | Path, rgba: np.ndarray, like: Volume, metadat
     path = Path(path)
     rgba = _checked_colour(rgba, like, rgb)
     check_destination(path, like.metadata.get("source") if isinstance(like.metadata, dict) else None)
+    check_storable(path, like)
     metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
     name = path.name.lower()
     if name.endswith(NRRD_SUFFIXES):
@@ -44,6 +49,26 @@ def write_color_volume(path: str | Path, rgba: np.ndarray, like: Volume, metadat
     with atomic_path(path) as tmp:
         writer(tmp)
     return path
+
+
+def check_storable(path: str | Path, like: Volume) -> None:
+    """The output format can hold ``like``'s grid and geometry; checked before any work. NIfTI-1 stores at
+    most 32767 voxels per axis and only perpendicular axes (its qform is a rotation): a sheared input would
+    come back rotated, so it is refused there (NRRD keeps any geometry)."""
+    if not Path(path).name.lower().endswith(NIFTI_SUFFIXES):
+        return
+    shape = np.asarray(like.array).shape[:3]
+    if max(shape) > NIFTI_MAX_SIDE:
+        raise MedColorError(f"cannot write {path}: NIfTI-1 holds at most {NIFTI_MAX_SIDE} voxels per axis and the "
+                            f"volume has {'x'.join(map(str, shape[::-1]))}; write .nrrd instead")
+    direction = np.asarray(like.direction, dtype=np.float64)
+    cosines = direction.T @ direction
+    off = np.abs(cosines - np.eye(3)).max()
+    if off > ORTHOGONAL_TOLERANCE:
+        angles = np.degrees(np.arccos(np.clip(cosines[np.triu_indices(3, 1)], -1, 1)))
+        worst = float(angles[np.argmax(np.abs(angles - 90))])
+        raise MedColorError(f"cannot write {path}: the input's axes are not perpendicular (two meet at {worst:.1f} "
+                            "degrees) and NIfTI stores only perpendicular axes; write .nrrd, which keeps them")
 
 
 def _checked_colour(rgba: np.ndarray, like: Volume, rgb: bool) -> np.ndarray:
@@ -82,7 +107,8 @@ def _nrrd_header(shape: tuple[int, ...], like: Volume, metadata: dict[str, str],
              f"kinds: {'RGBA-color' if c == 4 else 'RGB-color'} domain domain domain",
              f"encoding: {'gzip' if gzipped else 'raw'}", f"space origin: {vec(like.origin)}"]
     lines += [f"{_nrrd_key(key)}:={_nrrd_escape(value)}" for key, value in metadata.items()]
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
+    # surrogateescape: a source name that is not UTF-8 keeps its bytes
+    return ("\n".join(lines) + "\n\n").encode("utf-8", "surrogateescape")
 
 
 def _nrrd_key(key: str) -> str:

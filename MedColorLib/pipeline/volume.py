@@ -20,7 +20,7 @@ from MedColorLib import prepare
 from MedColorLib.engine.color import luma, with_luma
 from MedColorLib.errors import CancelledError
 from MedColorLib.engine.masks import fit_centres
-from MedColorLib.options import Options
+from MedColorLib.options import LIMITS, Options
 from MedColorLib.pipeline.propagate import blend, prior, smooth_keys, splat
 from MedColorLib.io.report import provenance
 from MedColorLib.types import CancelFn, Progress, ProgressFn, Stopwatch, Volume, peak_memory_mb
@@ -224,5 +224,6 @@ def _colour_keys(gray_keys: np.ndarray, ref: np.ndarray, centres: np.ndarray | N
             rgb = np.stack([np.round(cluster_histogram(g, ref, options.k) * 255).astype(np.uint8) for g in gray_keys])
         notify(Progress("key slices", len(gray_keys), len(gray_keys), "per-cluster chroma matching"))
         return rgb, "none (preview: no network)", "cpu"
-    opts = replace(options, size=min(options.size, max(gray_keys.shape[1:])))  # never above the slice size
+    # never above the slice size, never below the engine's minimum (a 20-px slice is optimised at 48 px)
+    opts = replace(options, size=max(LIMITS["size"][0], min(options.size, max(gray_keys.shape[1:]))))
     return optimise_slices(gray_keys, ref, opts, centres, len(gray_keys), "key slices", notify, cancel, clock)

@@ -28,6 +28,7 @@ from MedColorLib.io.hashing import sha256_file
 from MedColorLib.reference.dhash import dhash, hash_to_hex, hex_to_hash
 from MedColorLib.errors import MedColorError, short_reason
 from MedColorLib.io.images import DICOM_SUFFIXES, RASTER_SUFFIXES, load_reference
+from MedColorLib.io.paths import check_regular_file
 
 INDEX_NAME = "medcolor-library.json"
 FORMAT = "medcolor-library"
@@ -112,6 +113,7 @@ def _index_one(root: Path, path: Path, by_path: Mapping[str, Entry], by_sha: Map
                defaults: Mapping[str, str]) -> Entry:
     """Index entry for one image: reuse hash and metadata when its bytes are unchanged."""
     rel = path.relative_to(root).as_posix()
+    check_regular_file(path, "image")  # a FIFO would block the hash, a broken link would raise
     sha = sha256_file(path)
     old = by_path.get(rel) if by_path.get(rel) and by_path[rel].sha256 == sha else by_sha.get(sha)
     meta = _default_meta(rel, defaults)
@@ -119,7 +121,7 @@ def _index_one(root: Path, path: Path, by_path: Mapping[str, Entry], by_sha: Map
         meta.update(set=old.set, tags=dict(old.tags), source=old.source, licence=old.licence)
         hash_hex, width, height = old.dhash, old.width, old.height
     else:
-        rgb = load_reference(path)
+        rgb = load_reference(path, max_side=None)  # full size: the index records the file's own size and hash
         hash_hex, (height, width) = hash_to_hex(dhash(rgb)), rgb.shape[:2]
     meta.update(_read_sidecar(path))
     _check_set_name(meta["set"])
@@ -208,8 +210,13 @@ def write_index(library: Library) -> Path:
     target = library.index_path
     if not os.access(library.root, os.W_OK):  # read-only file system or no permission: say so before writing
         raise MedColorError(f"cannot write {target}: the library folder {library.root} is not writable")
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8 travels as \udcXX escapes (json.loads restores it)
+        data = (json.dumps(doc, indent=1) + "\n").encode("ascii")
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_bytes(data)
     return target
 
 

@@ -21,11 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from MedColorLib.io.atomic import atomic_path
+from MedColorLib.io.paths import check_regular_file
 from MedColorLib.engine.color import luma
 from MedColorLib.errors import MedColorError
+from MedColorLib.options import DEVICES, FINETUNE_LIMITS, check_int, check_number
 from MedColorLib.engine.vgg import COLOUR_LAYERS, VGGFeatures, load_vgg
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
+STATE_SUFFIXES = (".pth", ".pt")
 StepFn = Callable[[int, int, float], None]   # (step, steps, loss)
 
 
@@ -45,13 +48,17 @@ class FinetuneSettings:
     seed: int = 0
 
     def check(self) -> "FinetuneSettings":
-        """Raise MedColorError on an impossible setting; return self."""
-        if self.steps < 1 or self.batch < 1:
-            raise MedColorError(f"steps ({self.steps}) and batch ({self.batch}) must be at least 1")
-        if self.size < 32:
-            raise MedColorError(f"--size {self.size} is too small: VGG19 to relu5_1 needs at least 32 px")
-        if self.lr <= 0 or self.anchor < 0 or self.keep < 0:
-            raise MedColorError("lr must be > 0, anchor and keep >= 0")
+        """Raise MedColorError (one line) on a setting of the wrong type or out of range (FINETUNE_LIMITS);
+        return self."""
+        for name in ("steps", "size", "batch", "seed"):
+            check_int(name, getattr(self, name), FINETUNE_LIMITS[name])
+        for name in ("lr", "anchor", "keep"):
+            check_number(name, getattr(self, name), FINETUNE_LIMITS[name])
+        if self.lr == 0:
+            raise MedColorError("lr must be above 0")
+        if self.device not in DEVICES or not isinstance(self.weights, str) or not isinstance(self.augment, bool):
+            raise MedColorError(f"device must be one of {', '.join(DEVICES)}, weights a name or a path, "
+                                "augment true or false")
         return self
 
 
@@ -71,10 +78,9 @@ def image_files(items: list[str | Path], what: str) -> list[Path]:
     for item in map(Path, items):
         if item.is_dir():
             found += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif item.is_file():
-            found.append(item)
         else:
-            raise MedColorError(f"{what} {item} does not exist; give image files or folders")
+            check_regular_file(item, what)  # missing, a FIFO, a device: one line, nothing opened
+            found.append(item)
     if not found:
         raise MedColorError(f"no {what} found in {', '.join(map(str, items)) or '(nothing given)'}")
     return found
@@ -139,6 +145,8 @@ def finetune(references: list[np.ndarray], grays: list[np.ndarray], settings: Fi
         losses.append(float(loss.detach()))
         if progress is not None:
             progress(step + 1, settings.steps, losses[-1])
+    if not np.isfinite(losses).all():
+        raise MedColorError(f"fine-tuning diverged (loss {losses[-1]}); lower --lr (now {settings.lr:g})")
     state = {k: v.detach().cpu().clone() for k, v in student.layers.state_dict().items()}
     note = {"architecture": teacher.arch, "preprocessing": teacher.preprocess, "source": f"finetune of {teacher.label}"}
     return FinetuneResult(state, losses, teacher.label, note)
@@ -171,11 +179,14 @@ def save_state(state: dict[str, torch.Tensor], path: str | Path, note: dict[str,
 
 def finetune_files(images: list[str], references: list[str], out: str | Path, settings: FinetuneSettings,
                    progress: StepFn | None = None) -> FinetuneResult:
-    """The command: read the images, fine-tune, save the features state dict to out."""
-    if not Path(out).parent.is_dir():
-        raise MedColorError(f"output folder {Path(out).parent} does not exist; create it first")
+    """The command: check every setting and the destination (never one of the images), read the images,
+    fine-tune, save the features state dict to out."""
+    from MedColorLib.io.outputs import check_outputs
     settings.check()
+    sources = image_files(references, "colour reference") + (image_files(images, "gray image") if images else [])
+    check_outputs([("--out", out, STATE_SUFFIXES)], sources)
     refs, grays = load_images(references, images)
     result = finetune(refs, grays, settings, progress)
     save_state(result.state, out, result.note)
     return result
+

@@ -76,7 +76,6 @@ def test_a_manifest_region_column_reaches_colorize_when_it_has_region(tree, tmp_
     ("inside", "would overwrite or add to the input"),
     ("same_name", "would both write"),
     ("nothing", "no volume found"),
-    ("bad_option", "intensity clusters"),
     ("bad_column", "has columns input, output, colour"),
     ("workers", "--workers must be at least 1"),
 ])
@@ -85,7 +84,6 @@ def test_a_batch_that_cannot_run_is_refused_before_anything_is_written(tree, tmp
     argv = {"inside": [str(tree), "-o", str(tree / "colour")],
             "same_name": [str(tree / "ct.nii.gz"), str(tree / "mr" / "ct.nii.gz"), "-o", str(out)],
             "nothing": [str(tree / "mr" / "empty"), "-o", str(out)],
-            "bad_option": [str(tree), "-o", str(out), "--k", "1"],
             "bad_column": ["--manifest", str(tree / "m.csv"), "-o", str(out)],
             "workers": [str(tree), "-o", str(out), "--workers", "0"]}[case]
     (tree / "mr" / "empty").mkdir()
@@ -95,6 +93,14 @@ def test_a_batch_that_cannot_run_is_refused_before_anything_is_written(tree, tmp
     err = _error(capsys, ["batch", *argv, "--reference", "ref.png", "--mode", "preview"])
     assert expected in err, err
     assert not out.exists() and sorted(tree.rglob("*")) == before
+
+
+def test_a_bad_colorize_option_gets_colorizes_own_message(tree, tmp_path, capsys):
+    for option in (["--k", "1"], ["--iterations", "5"], ["--window", "1,0"]):
+        batch = _error(capsys, ["batch", str(tree), "-o", str(tmp_path / "out"), *option])
+        alone = _error(capsys, ["colorize", str(tree / "ct.nii.gz"), "-o", str(tmp_path / "c.nrrd"), *option])
+        assert alone.startswith(batch.rstrip(".")), (batch, alone)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c.nrrd").exists()
 
 
 def test_the_sweep_removes_only_the_temporaries_of_the_batchs_outputs(tmp_path, data_dir):

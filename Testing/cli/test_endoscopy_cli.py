@@ -84,7 +84,11 @@ def test_no_airway_in_the_brain_mr_is_one_line(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [(["--size", "40"], "--size must be WxH"),
-                                            (["--view-angle", "120"], "--view-angle must be 60-90"),
+                                            (["--view-angle", "120"], "argument --view-angle: the view angle"),
+                                            (["--view-angle", "nan"], "must be a finite number"),
+                                            (["--fps", "0"], "argument --fps: --fps 0 is out of range"),
+                                            (["--frames", "0"], "argument --frames: 0 is out of range"),
+                                            (["--window", "5,1"], "argument --window"),
                                             (["--preset", "lungs"], "unknown --preset"),
                                             (["-o", "movie.avi"], "unknown file type")])
 def test_bad_arguments_are_refused_before_any_work(files, tmp_path, capsys, extra, message):

@@ -186,7 +186,7 @@ def test_bad_weight_files_are_refused_with_one_line_and_exit_2(medical, tmp_path
         before = path.read_bytes() if path.is_file() else None
         out = tmp_path / f"{name.replace(' ', '_')}.png"
         code = dispatch(["colorize", str(gray), "-o", str(out), "--reference", str(ref), "--weights", str(path),
-                         "--size", "32", "--iterations", "1,1", "--device", "cpu", "--quiet"])
+                         "--size", "48", "--iterations", "1,1", "--device", "cpu", "--quiet"])
         err = capsys.readouterr().err.strip()
         assert code == 2, name
         assert err.startswith("medcolor: error: ") and "\n" not in err and message in err, (name, err)

@@ -183,7 +183,8 @@ def test_load_reference_reads_png_jpeg_and_colour_dicom(data_dir):
     vw = load_reference(ref / "itk_VisibleWomanHeadSlice.png")
     assert vw.dtype == np.float32 and vw.shape == (167, 142, 3) and 0 <= vw.min() and vw.max() <= 1
     assert np.allclose(vw * 255, np.asarray(Image.open(ref / "itk_VisibleWomanHeadSlice.png").convert("RGB")))
-    assert load_reference(ref / "skimage_retina.jpg").shape == (1411, 1411, 3)
+    assert load_reference(ref / "skimage_retina.jpg").shape == (1024, 1024, 3)  # shrunk to MAX_REFERENCE_SIDE
+    assert load_reference(ref / "skimage_retina.jpg", max_side=None).shape == (1411, 1411, 3)
     rgb = load_reference(ref / "pydicomdata_US1_UNCR_powerdoppler.dcm")
     assert rgb.shape == (480, 640, 3) and np.allclose(rgb * 255, pydicom.dcmread(
         ref / "pydicomdata_US1_UNCR_powerdoppler.dcm").pixel_array)

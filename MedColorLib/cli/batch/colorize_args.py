@@ -4,6 +4,7 @@ runs each volume as the colorize command line it would be, parsed by colorize's 
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 from MedColorLib.errors import MedColorError
@@ -33,22 +34,22 @@ def shared_actions() -> list[argparse.Action]:
     return [a for a in colorize_parser()._actions if a.dest not in PER_VOLUME]
 
 
-def add_colorize_options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    """Give ``parser`` colorize's shared options (same names, defaults and help); returns them."""
+def add_colorize_options(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` colorize's shared options (same names, defaults, choices and help), kept as the text
+    given: colorize's parser checks and converts them for each volume (check_shared, parse_volume)."""
     group = parser.add_argument_group("options of `medcolor colorize`, applied to every volume")
-    actions = shared_actions()
-    for action in actions:
-        action.required = False    # a manifest row may bring its own reference
-        group._add_action(action)
-    return actions
+    for action in shared_actions():
+        raw = copy.copy(action)
+        raw.type, raw.required = None, False     # a manifest row may bring its own reference
+        group._add_action(raw)
 
 
 def option_tokens(args: argparse.Namespace, actions: list[argparse.Action]) -> dict[str, list[str]]:
-    """The options set on the batch command line, as colorize tokens by destination (defaults left out)."""
+    """The options given on the batch command line, as colorize tokens by destination."""
     tokens: dict[str, list[str]] = {}
     for action in actions:
         value = getattr(args, action.dest, action.default)
-        if value is None or value == action.default:
+        if value is None or value is action.default:
             continue
         flag = max(action.option_strings, key=len)
         if action.nargs == 0:
@@ -64,6 +65,11 @@ def volume_argv(inp: Path, output: Path, preview: Path, report: Path, tokens: di
     """One volume's colorize command line (without the word ``colorize``)."""
     options = [t for dest in sorted(tokens) for t in tokens[dest]]
     return (f"--output={output}", f"--preview={preview}", f"--report={report}", "--quiet", *options, "--", str(inp))
+
+
+def check_shared(tokens: dict[str, list[str]]) -> argparse.Namespace:
+    """The batch's own options parsed by colorize's parser, as for a volume (MedColorError on a bad one)."""
+    return parse_volume(volume_argv(Path("volume.nii"), Path("out.nrrd"), Path("out.png"), Path("out.json"), tokens))
 
 
 def parse_volume(argv: tuple[str, ...] | list[str]) -> argparse.Namespace:

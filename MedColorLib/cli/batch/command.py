@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from MedColorLib.cli.batch.colorize_args import add_colorize_options, option_tokens, shared_actions
+from MedColorLib.cli.batch.colorize_args import add_colorize_options, check_shared, option_tokens, shared_actions
 from MedColorLib.errors import MedColorError
 
 OUTPUT_FORMATS = ("nrrd", "nii.gz", "nii")
@@ -48,7 +48,8 @@ def _run_batch(args: argparse.Namespace) -> int:
     _check_args(args)
     from MedColorLib.cli.batch import plan
     from MedColorLib.cli.colorize import options_from_args
-    options = options_from_args(args, "volume")      # the batch's options checked once, as colorize checks them
+    # the batch's own options checked once, by colorize's parser (each volume's again in plan.check)
+    options = options_from_args(check_shared(option_tokens(args, shared_actions())), "volume")
     out, roots = Path(args.out).absolute(), [Path(p) for p in args.inputs]
     jobs = _jobs(args, out)
     plan.check(jobs, out, roots)       # builds the default library once when a volume needs it

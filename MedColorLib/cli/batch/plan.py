@@ -14,16 +14,14 @@ from MedColorLib.io.outputs import probe_writable
 
 def check(jobs: list[Job], out: Path, roots: list[Path]) -> None:
     """MedColorError (one line) on the first problem of the batch; nothing is written."""
-    from MedColorLib.cli.colorize import complete_args, options_from_args
+    from MedColorLib.cli.colorize import complete_args
     if out.exists() and not out.is_dir():
         raise MedColorError(f"--out {out} is a file; give a folder")
     if not out.parent.is_dir():
         raise MedColorError(f"--out {out}: folder {out.parent} does not exist; create it first")
     for job in jobs:
         try:
-            args = parse_volume(job.argv)
-            complete_args(args)
-            options_from_args(args, "volume")
+            complete_args(parse_volume(job.argv))
         except MedColorError as err:
             raise MedColorError(f"{job.label}: {err}") from None
     _unique_destinations(jobs, out)

@@ -51,7 +51,7 @@ class WorkerSetup(WorkerPlugin):
 def run_job(job: Job) -> dict:
     """Colorize one volume exactly as ``medcolor colorize`` would; returns its summary record, never raises
     for a bad input (the record says why)."""
-    from MedColorLib.cli.colorize import complete_args, options_from_args
+    from MedColorLib.cli.colorize import complete_args
     from MedColorLib.cli.colorize_file import colorize_file, is_volume_path
     from MedColorLib.engine.slices import network_loads
     start = time.perf_counter()
@@ -60,8 +60,7 @@ def run_job(job: Job) -> dict:
         args = parse_volume(job.argv)
         if not is_volume_path(Path(args.input)):
             raise MedColorError(f"{args.input} is not a volume; give NRRD, NIfTI, MHA/MHD or a DICOM series folder")
-        complete_args(args)
-        options = options_from_args(args, "volume")
+        options = complete_args(args)
         extra = {KEY: provenance(job, args, options, weights_label(options))}
         with contextlib.redirect_stdout(io.StringIO()):     # colorize's "wrote ..." line
             report = colorize_file(args, options, extra)
