@@ -169,6 +169,12 @@ def test_gpu_work_needs_a_worker_that_offers_the_gpu(cluster, volumes, reference
                     "--quiet")
     err = capsys.readouterr().err.strip()
     assert status == 2 and err.startswith("medcolor: error: --device cuda: no worker") and "\n" not in err
+    import torch
+    if not torch.cuda.is_available():          # a local cluster without a GPU: refused as colorize refuses
+        local = dispatch(["batch", str(volumes["mr"]), "-o", str(tmp_path / "out"), "--reference", str(reference),
+                          "--device", "cuda", "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert local == 2 and "no CUDA GPU" in err and "\n" not in err and not (tmp_path / "out").exists()
 
 
 def _statuses(out: Path) -> dict[str, str]:

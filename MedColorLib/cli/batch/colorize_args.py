@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 
 from MedColorLib.errors import MedColorError
+from MedColorLib.options import Options
 
 # set by the batch for each volume, so not batch options
 PER_VOLUME = ("input", "output", "preview", "report", "quiet", "help")
@@ -80,3 +81,15 @@ def parse_volume(argv: tuple[str, ...] | list[str]) -> argparse.Namespace:
 def accepts(dest: str) -> bool:
     """Whether this medcolor's colorize has the option ``dest`` (e.g. ``region``)."""
     return any(a.dest == dest for a in colorize_parser()._actions)
+
+
+def client_options(args: argparse.Namespace, remote: bool) -> Options:
+    """colorize's checks of a volume's options (``complete_args``), run by the client before any work. With
+    remote workers (--scheduler) a GPU is theirs to have, not the client's: --device cuda is checked there."""
+    from MedColorLib.cli.colorize import complete_args
+    device = args.device
+    if remote and device == "cuda":
+        args.device = "auto"
+    options = complete_args(args)
+    args.device = options.device = device
+    return options

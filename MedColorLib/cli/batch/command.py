@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from MedColorLib.cli.batch.colorize_args import add_colorize_options, check_shared, option_tokens, shared_actions
+from MedColorLib.cli.batch.colorize_args import (add_colorize_options, check_shared, client_options, option_tokens,
+                                                  shared_actions)
 from MedColorLib.errors import MedColorError
 
 OUTPUT_FORMATS = ("nrrd", "nii.gz", "nii")
@@ -47,12 +48,12 @@ def _run_batch(args: argparse.Namespace) -> int:
     _check_dask()
     _check_args(args)
     from MedColorLib.cli.batch import plan
-    from MedColorLib.cli.colorize import options_from_args
-    # the batch's own options checked once, by colorize's parser (each volume's again in plan.check)
-    options = options_from_args(check_shared(option_tokens(args, shared_actions())), "volume")
+    # the batch's own options checked once as colorize checks them (the default library built once, if used);
+    # then each volume's in plan.check
+    options = client_options(check_shared(option_tokens(args, shared_actions())), remote=bool(args.scheduler))
     out, roots = Path(args.out).absolute(), [Path(p) for p in args.inputs]
     jobs = _jobs(args, out)
-    plan.check(jobs, out, roots)       # builds the default library once when a volume needs it
+    plan.check(jobs, out, roots, remote=bool(args.scheduler))
     if not args.reference and not args.library:
         from MedColorLib.reference.default_library import default_library_dir
         args.library = str(default_library_dir())      # named, so that no worker builds its own
@@ -91,7 +92,7 @@ def _execute(args: argparse.Namespace, jobs: list, out: Path, options) -> int:
     """Run on the cluster; whatever happens next, stop the workers, clear their leftovers, write the summary."""
     from MedColorLib.cli.batch import cluster, plan, runner, summary
     start = time.perf_counter()
-    todo, skipped = runner.pending(jobs, args.force)
+    todo, skipped = runner.pending(jobs, args.force, remote=bool(args.scheduler))
     if not args.quiet:
         print(f"medcolor batch: {len(todo)} of {len(jobs)} volumes to colour"
               + (f" ({len(skipped)} already done)" if skipped else "")
@@ -113,7 +114,7 @@ def _execute(args: argparse.Namespace, jobs: list, out: Path, options) -> int:
             with _no_interrupts():
                 where.close()
                 runner.sweep_temporaries(jobs)
-                records = runner.settle(jobs, records)
+                records = runner.settle(jobs, records, remote=bool(args.scheduler))
     with _no_interrupts():
         meta = {"seconds": round(time.perf_counter() - start, 3),
                 "workers": where.workers if where else 0, "scheduler": args.scheduler or "local",

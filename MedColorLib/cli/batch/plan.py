@@ -6,22 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from MedColorLib.cli.batch import summary
-from MedColorLib.cli.batch.colorize_args import parse_volume
+from MedColorLib.cli.batch.colorize_args import client_options, parse_volume
 from MedColorLib.cli.batch.jobs import Job
 from MedColorLib.errors import MedColorError
 from MedColorLib.io.outputs import probe_writable
 
 
-def check(jobs: list[Job], out: Path, roots: list[Path]) -> None:
+def check(jobs: list[Job], out: Path, roots: list[Path], remote: bool = False) -> None:
     """MedColorError (one line) on the first problem of the batch; nothing is written."""
-    from MedColorLib.cli.colorize import complete_args
     if out.exists() and not out.is_dir():
         raise MedColorError(f"--out {out} is a file; give a folder")
     if not out.parent.is_dir():
         raise MedColorError(f"--out {out}: folder {out.parent} does not exist; create it first")
     for job in jobs:
         try:
-            complete_args(parse_volume(job.argv))
+            client_options(parse_volume(job.argv), remote)
         except MedColorError as err:
             raise MedColorError(f"{job.label}: {err}") from None
     _unique_destinations(jobs, out)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from MedColorLib.cli.batch.colorize_args import parse_volume
+from MedColorLib.cli.batch.colorize_args import client_options, parse_volume
 from MedColorLib.cli.batch.jobs import Job
 from MedColorLib.cli.batch.provenance import Planner
 from MedColorLib.cli.batch.task import run_job
@@ -19,21 +19,20 @@ TEMPORARY = re.compile(r"^\.medcolor-[0-9a-f]{8}-(?P<name>.+)$")   # io.atomic.t
 STATUSES = ("done", "skipped", "failed", "cancelled")
 
 
-def pending(jobs: list[Job], force: bool) -> tuple[list[Job], dict[str, dict]]:
+def pending(jobs: list[Job], force: bool, remote: bool = False) -> tuple[list[Job], dict[str, dict]]:
     """The jobs to run, and the records (by output) of those whose outputs are complete and current."""
     planner, todo, skipped = Planner(), [], {}
     for job in jobs:
-        if not force and _current(planner, job):
+        if not force and _current(planner, job, remote):
             skipped[job.output] = job.record("skipped", **_recorded(job) | {"seconds": 0.0})
         else:
             todo.append(job)
     return todo, skipped
 
 
-def _current(planner: Planner, job: Job) -> bool:
-    from MedColorLib.cli.colorize import options_from_args
+def _current(planner: Planner, job: Job, remote: bool = False) -> bool:
     args = parse_volume(job.argv)
-    return planner.is_current(job, args, options_from_args(args, "volume"))
+    return planner.is_current(job, args, client_options(args, remote))
 
 
 def run(client, jobs: list[Job], todo: list[Job], skipped: dict[str, dict], *, resources: dict | None = None,
@@ -66,12 +65,12 @@ def complete(jobs: list[Job], records: dict[str, dict]) -> list[dict]:
             for job in jobs]
 
 
-def settle(jobs: list[Job], records: list[dict]) -> list[dict]:
+def settle(jobs: list[Job], records: list[dict], remote: bool = False) -> list[dict]:
     """After the workers stopped: a cancelled volume whose outputs a worker completed while stopping (Dask
     lets a running task finish for a few seconds) is done."""
     planner = Planner()
-    return [job.record("done", **_recorded(job)) if r["status"] == "cancelled" and _current(planner, job) else r
-            for job, r in zip(jobs, records)]
+    finished = [r["status"] == "cancelled" and _current(planner, job, remote) for job, r in zip(jobs, records)]
+    return [job.record("done", **_recorded(job)) if done else r for job, r, done in zip(jobs, records, finished)]
 
 
 def _result(future, job: Job) -> dict:
