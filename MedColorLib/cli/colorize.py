@@ -87,6 +87,13 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
 
 def _run_colorize(args: argparse.Namespace) -> int:
     from MedColorLib.cli.colorize_file import colorize_file
+    colorize_file(args, complete_args(args))
+    return 0
+
+
+def complete_args(args: argparse.Namespace) -> Options:
+    """--region checked, every option checked (the returned Options), before any work; without --reference or
+    --library, the per-user default library (built once, with a note)."""
     if args.region:
         from MedColorLib.reference.regions import check_region
         args.region = check_region(args.region)
@@ -96,8 +103,7 @@ def _run_colorize(args: argparse.Namespace) -> int:
         from MedColorLib.reference.default_library import default_library_dir, ensure_default_library
         args.library = str(ensure_default_library(default_library_dir(),
                                                   note=lambda line: print(line, file=sys.stderr)).root)
-    colorize_file(args, options)
-    return 0
+    return options
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -113,8 +113,8 @@ def _dicom_volume(inp: Path | None):
         return None
 
 
-def colorize_file(args: argparse.Namespace, options: Options) -> dict:
-    """The whole ``colorize`` command on checked ``options``; returns the report."""
+def colorize_file(args: argparse.Namespace, options: Options, extra: dict | None = None) -> dict:
+    """The whole ``colorize`` command on checked ``options``; returns the report (volumes: ``extra`` added to it)."""
     inp, out = Path(args.input), Path(args.output)
     check_input(inp)
     check_reference(args.reference)
@@ -126,7 +126,7 @@ def colorize_file(args: argparse.Namespace, options: Options) -> dict:
     run_outputs(args, inp, volume)
     if volume:
         from MedColorLib.cli.colorize_volume import colorize_volume_file
-        return colorize_volume_file(args, options, inp, out)
+        return colorize_volume_file(args, options, inp, out, extra)
     gray = read_gray(inp)
     ref, ref_info = pick_reference(args.reference, args.library, args.library_set, gray, inp,
                                    getattr(args, "region", None))

@@ -14,8 +14,10 @@ from MedColorLib.options import Options
 from MedColorLib.types import Stopwatch, peak_memory_mb
 
 
-def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path) -> dict:
-    """Returns the report; nothing is written unless the whole run succeeds (destinations checked by the caller)."""
+def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, out: Path,
+                         extra: dict | None = None) -> dict:
+    """Returns the report (with ``extra`` added: a batch's provenance); nothing is written unless the whole run
+    succeeds (destinations checked by the caller)."""
     from MedColorLib.io.images import load_reference
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.io.write import check_storable, write_color_volume
@@ -35,6 +37,7 @@ def colorize_volume_file(args: argparse.Namespace, options: Options, inp: Path, 
     if args.reference:
         report["reference"] = {"path": str(args.reference)}
     report["output"] = str(out)
+    report.update(extra or {})
     if args.preview:
         report["preview"] = str(args.preview)
     with transaction():

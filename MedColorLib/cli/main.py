@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 
 from MedColorLib import __version__
+from MedColorLib.cli.quiet import quiet_third_party
 from MedColorLib.errors import CancelledError, MedColorError
 
 CANCELLED = "medcolor: cancelled; nothing was written"
@@ -36,27 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_modules() -> list:
     # each module adds its subparsers and sets `func(args) -> int`; imported here to keep start-up light
     from MedColorLib.cli import colorize as cli_colorize
+    from MedColorLib.cli.batch import command as cli_batch
     from MedColorLib.cli import endoscopy as cli_endoscopy
     from MedColorLib.cli import evaluate as cli_evaluate
     from MedColorLib.cli import library as cli_library
     from MedColorLib.cli import weights as cli_weights
-    return [cli_colorize, cli_library, cli_evaluate, cli_weights, cli_endoscopy]
-
-
-def quiet_third_party() -> None:
-    """Third-party warnings (ITK WARNINGs, scikit-learn ConvergenceWarning, ...) go to the log, not stderr:
-    the one line a user reads is medcolor's own."""
-    logging.captureWarnings(True)
-    log = logging.getLogger("py.warnings")
-    log.propagate = False
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-    try:
-        import SimpleITK as sitk  # noqa: N813
-
-        sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    except ImportError:  # pragma: no cover - SimpleITK is a dependency
-        pass
+    return [cli_colorize, cli_batch, cli_library, cli_evaluate, cli_weights, cli_endoscopy]
 
 
 def dispatch(argv: list[str]) -> int:

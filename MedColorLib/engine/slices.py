@@ -32,9 +32,34 @@ class SliceResult:
     seconds: dict[str, float]
 
 
+# networks kept for the life of the process once keep_networks() was called (batch workers: the weights are
+# loaded once per worker, not once per volume); keyed by (weights, device, seed); LOADS counts real loads
+_KEPT: dict[tuple[str, str, int], VGGFeatures] | None = None
+_LOADS = [0]
+
+
 def network(options: Options) -> VGGFeatures:
-    """The frozen feature extractor for these options, on their device."""
-    return load_vgg(options.weights, resolve_device(options.device), options.seed)
+    """The frozen feature extractor for these options, on their device (the kept one, if kept)."""
+    device = resolve_device(options.device)
+    key = (options.weights, str(device), options.seed)
+    if _KEPT is not None and key in _KEPT:
+        return _KEPT[key]
+    net = load_vgg(options.weights, device, options.seed)
+    _LOADS[0] += 1
+    if _KEPT is not None:
+        _KEPT[key] = net
+    return net
+
+
+def keep_networks() -> None:
+    """From now on this process keeps every network it loads (for long-lived workers that run many volumes)."""
+    global _KEPT
+    _KEPT = {} if _KEPT is None else _KEPT
+
+
+def network_loads() -> int:
+    """How many networks this process has loaded from their weights so far."""
+    return _LOADS[0]
 
 
 def check_reference(reference: np.ndarray, size: int) -> None:
