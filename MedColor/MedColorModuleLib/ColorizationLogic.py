@@ -159,23 +159,25 @@ def addReferenceToLibrary(imagePath: Path, folder: Path | None = None, setName: 
     return target
 
 
-def usedReferenceWhy(outputNode) -> str | None:
-    """Why a finished run used its reference (region, how it was decided, D-hash), from the output's provenance."""
+def _usedReference(outputNode) -> dict:
+    """The ``reference`` record of a finished run's provenance on its output node ({} when absent or unreadable)."""
     raw = outputNode.GetAttribute("MedColor.reference") if outputNode is not None else None
     try:
-        why = json.loads(raw).get("why") if raw else None
-    except (ValueError, AttributeError):
-        return None
+        record = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def usedReferenceWhy(outputNode) -> str | None:
+    """Why a finished run used its reference (region, how it was decided, D-hash), from the output's provenance."""
+    why = _usedReference(outputNode).get("why")
     return str(why) if why else None
 
 
 def usedReferencePath(outputNode) -> str | None:
     """The reference image a finished run used, from the output node's provenance (None if not a file)."""
-    raw = outputNode.GetAttribute("MedColor.reference") if outputNode is not None else None
-    try:
-        path = json.loads(raw).get("path") if raw else None
-    except (ValueError, AttributeError):
-        return None
+    path = _usedReference(outputNode).get("path")
     return path if path and Path(path).is_file() else None
 
 
