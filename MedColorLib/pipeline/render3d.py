@@ -9,8 +9,12 @@ volume band is dark; rendered as it is, the surface a camera sees is murky and r
 - colour is taken from the tissue inside the surface (values in the preset's colour range) and carried
   to every other voxel by nearest-tissue fill, so air and partial-volume voxels hold the colour of the
   tissue behind the wall (trilinear sampling mixes no black in);
-- chroma and luma are smoothed over a few millimetres, and the luma is lifted into a range that stays
-  readable under lighting (``luma = lift[0] + lift[1] * tissue luma``).
+- chroma and luma are smoothed over a few millimetres, and the lightness is lifted into a range that stays
+  readable under lighting (``luma = lift[0] + lift[1] * tissue luma``), keeping the tissue's CIELAB hue and
+  chroma: the lift brightens the wall, it neither washes its colour out nor invents a stronger one;
+- the volume is 16-bit: the renderer lights the surface with the gradient of alpha, and 8 bits over the
+  preset's scalar range (4.7 HU a level on endoscopy) speckle that gradient where the wall is seen at a
+  grazing angle; 16 bits give alpha the scan's own precision, so the lit surface is the gray render's.
 Arrays are (K, J, I) like :class:`~MedColorLib.types.Volume`; spacing is (i, j, k) in mm.
 """
 
@@ -27,15 +31,17 @@ from MedColorLib.types import Volume
 
 CHROMA_SIGMA_MM = 2.0      # chroma varies smoothly over a few voxels: no voxel-scale blotches on the wall
 LUMA_SIGMA_MM = 1.5
-LUMA_LIFT = (0.45, 0.5)    # rendered luma = 0.45 + 0.5 * tissue luma: soft tissue (luma ~0.5) -> 0.7
+LUMA_LIFT = (0.45, 0.5)    # rendered lightness: the gray 0.45 + 0.5 * tissue luma (soft tissue ~0.5 -> 0.7)
 WORK_VOXEL_MM = 2.0        # colour is filled and smoothed on a grid of about this voxel size, then upsampled
+RENDER_DTYPE = np.uint16   # RGBA of the render volume (VTK renders 4 dependent components of 16 bits)
+ALPHA_MAX = float(np.iinfo(RENDER_DTYPE).max)
 
 
 @dataclass(frozen=True)
 class Preset:
     """An opacity preset in physical values: transparent below ``ramp[0]``, ``opacity`` above ``ramp[1]``.
 
-    ``scalar_range`` is mapped linearly onto alpha 0..255 (it contains the ramp); voxels from ``colour_from`` up
+    ``scalar_range`` is mapped linearly onto alpha 0..ALPHA_MAX (it contains the ramp); voxels from ``colour_from`` up
     to ``colour_to`` are the tissue whose colour is carried across the surface (endoscopy: the soft tissue of
     the wall, not bone or contrast); ``cap``: lumens cut by the scan's edge are closed there (endoscopy)."""
 
@@ -49,9 +55,9 @@ class Preset:
     description: str = ""
 
     def alpha_of(self, value: float | np.ndarray) -> np.ndarray:
-        """Physical value(s) -> alpha in [0, 255] (float), the map the render volume stores."""
+        """Physical value(s) -> alpha in [0, ALPHA_MAX] (float), the map the render volume stores."""
         low, high = self.scalar_range
-        return np.clip((np.asarray(value, np.float64) - low) / (high - low), 0.0, 1.0) * 255.0
+        return np.clip((np.asarray(value, np.float64) - low) / (high - low), 0.0, 1.0) * ALPHA_MAX
 
     def alpha_ramp(self) -> tuple[float, float]:
         """The opacity ramp in alpha units (what the renderer's scalar opacity function gets)."""
@@ -89,14 +95,14 @@ def preset_for(volume: Volume, name: str = "endoscopy") -> Preset:
 
 
 def render_volume(volume: Volume, rgba: np.ndarray, preset: Preset) -> np.ndarray:
-    """(K, J, I, 4) uint8 render volume: RGB carried from tissue and smoothed, alpha = preset's map of the
+    """(K, J, I, 4) uint16 render volume: RGB carried from tissue and smoothed, alpha = preset's map of the
     physical values. ``rgba``: the colour volume (K, J, I, 3|4) uint8 of ``volume``; neither is modified."""
     values = np.asarray(volume.array)
     rgba = np.asarray(rgba)
     if rgba.dtype != np.uint8 or rgba.ndim != 4 or rgba.shape[:3] != values.shape or rgba.shape[-1] not in (3, 4):
         raise MedColorError(f"the colour volume {rgba.shape} {rgba.dtype} does not match the scalar volume "
                             f"{values.shape}: give the colour volume made from this scan")
-    out = np.empty((*values.shape, 4), np.uint8)
+    out = np.empty((*values.shape, 4), RENDER_DTYPE)
     out[..., :3] = carried_colour(values, rgba[..., :3], (preset.colour_from, preset.colour_to),
                                   _spacing_kji(volume))
     for k in range(values.shape[0]):  # slab by slab: no float64 copy of the volume
@@ -107,17 +113,19 @@ def render_volume(volume: Volume, rgba: np.ndarray, preset: Preset) -> np.ndarra
 
 
 def cap_lumens(values: np.ndarray, alpha: np.ndarray, preset: Preset, thickness: int = 2) -> None:
-    """Close lumens cut by the scan's edge: on each face, air enclosed by tissue in that face's slice (not
-    the air around the body) gets the opaque alpha in the outer ``thickness`` voxels. In place.
+    """Close lumens cut by the scan's edge: on each face, the lumen enclosed by opaque tissue in that face's
+    slice (its air and its partial-volume rim below the ramp's top, not the air around the body) gets the
+    opaque alpha in the outer ``thickness`` voxels. In place.
 
     From inside a lumen that leaves the scan the camera then sees a wall (coloured like the tissue around)
-    where the scan ends, instead of a hole into the empty background."""
+    where the scan ends, instead of a hole into the empty background; the rim is capped too, or rays leak
+    through its half-transparent voxels into the background (dark notches along the cap's edge)."""
     from scipy import ndimage
 
-    opaque = np.uint8(np.ceil(preset.alpha_ramp()[1]))
+    opaque = RENDER_DTYPE(np.ceil(preset.alpha_ramp()[1]))
     for axis in range(3):
         for index in (0, values.shape[axis] - 1):
-            face = np.take(values, index, axis=axis) < preset.ramp[0]
+            face = np.take(values, index, axis=axis) < preset.ramp[1]
             labels, _ = ndimage.label(face)
             border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()]))
             enclosed = (labels > 0) & ~np.isin(labels, border)
@@ -136,9 +144,9 @@ def _spacing_kji(volume: Volume) -> np.ndarray:
 
 def carried_colour(values: np.ndarray, rgb: np.ndarray, tissue: tuple[float, float],
                    spacing_kji: np.ndarray) -> np.ndarray:
-    """(K, J, I, 3) uint8: every voxel gets the (smoothed) colour of the nearest tissue voxel (value within
-    ``tissue`` = (from, to)), its luma lifted by LUMA_LIFT. Worked on a grid of about WORK_VOXEL_MM, then
-    trilinearly upsampled."""
+    """(K, J, I, 3) uint16: every voxel gets the (smoothed) colour of the nearest tissue voxel (value within
+    ``tissue`` = (from, to)), its lightness lifted (:func:`lift`). Worked on a grid of about WORK_VOXEL_MM,
+    then trilinearly upsampled."""
     from scipy import ndimage
 
     step = np.maximum(1, np.floor(WORK_VOXEL_MM / spacing_kji + 1e-6)).astype(int)
@@ -164,37 +172,67 @@ def carried_colour(values: np.ndarray, rgb: np.ndarray, tissue: tuple[float, flo
     del nearest
     for c, sigma_mm in enumerate((CHROMA_SIGMA_MM,) * 3 + (LUMA_SIGMA_MM,)):
         fields[..., c] = ndimage.gaussian_filter(fields[..., c], sigma_mm / spacing, mode="nearest")
-    fields = _upsample(fields, values.shape, step)
-    return _compose(fields)
+    lifted = np.stack([lift(fields[k]) for k in range(fields.shape[0])])    # (k, j, i, 3) in [0, 1]
+    del fields
+    return _upsample(lifted, values.shape, step)
+
+
+def lift(fields: np.ndarray) -> np.ndarray:
+    """(..., 4) float (R-Y, G-Y, B-Y, tissue luma) -> (..., 3) float64 sRGB in [0, 1]: the tissue's colour
+    with the lightness of the gray ``LUMA_LIFT[0] + LUMA_LIFT[1] * luma`` and the tissue's CIELAB hue and
+    chroma (chroma reduced, hue kept, only where that colour is outside sRGB)."""
+    from skimage.color import rgb2lab
+
+    luma = np.asarray(fields[..., 3], np.float64)
+    tissue = np.clip(luma[..., None] + fields[..., :3], 0.0, 1.0)
+    lab = rgb2lab(tissue)
+    lab[..., 0] = np.interp(np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * luma, 0.0, 1.0), *_GRAY_LIGHTNESS)
+    return _lab_to_srgb_in_gamut(lab)
+
+
+def _gray_lightness(samples: int = 1025) -> tuple[np.ndarray, np.ndarray]:
+    """(sRGB gray value, its CIELAB L*) sampled over [0, 1], for np.interp."""
+    from skimage.color import rgb2lab
+
+    gray = np.linspace(0.0, 1.0, samples)
+    return gray, rgb2lab(np.repeat(gray[:, None], 3, axis=1))[:, 0]
+
+
+_GRAY_LIGHTNESS = _gray_lightness()
+
+
+def _lab_to_srgb_in_gamut(lab: np.ndarray, tolerance: float = 0.5, steps: int = 12) -> np.ndarray:
+    """(..., 3) CIELAB -> (..., 3) sRGB in [0, 1]; a colour outside sRGB keeps its L* and hue, its chroma
+    scaled down (bisection) to the gamut's edge, instead of each channel being clipped (a hue shift)."""
+    from skimage.color import lab2rgb, rgb2lab
+
+    rgb = lab2rgb(lab)
+    outside = np.linalg.norm(rgb2lab(rgb) - lab, axis=-1) > tolerance       # lab2rgb clipped these
+    if outside.any():
+        wanted = lab[outside]
+        low, high = np.zeros(len(wanted)), np.ones(len(wanted))
+        for _ in range(steps):
+            mid = (low + high) / 2
+            trial = np.concatenate([wanted[:, :1], wanted[:, 1:] * mid[:, None]], axis=1)
+            fits = np.linalg.norm(rgb2lab(lab2rgb(trial)) - trial, axis=-1) <= tolerance
+            low, high = np.where(fits, mid, low), np.where(fits, high, mid)
+        rgb[outside] = lab2rgb(np.concatenate([wanted[:, :1], wanted[:, 1:] * low[:, None]], axis=1))
+    return rgb
 
 
 def _upsample(fields: np.ndarray, shape: tuple[int, ...], step: np.ndarray) -> np.ndarray:
-    """(k, j, i, C) on the strided grid (sample n at fine index n * step) -> (K, J, I, C) float32, trilinear
-    (torch), the few fine voxels past the last sample taking its value."""
-    if (step == 1).all():
-        return fields
+    """(k, j, i, C) in [0, 1] on the strided grid (sample n at fine index n * step) -> (K, J, I, C) RENDER_DTYPE,
+    trilinear (torch), the few fine voxels past the last sample taking its value."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
+    out = np.empty((*shape, fields.shape[-1]), RENDER_DTYPE)
     span = tuple(int(s * (n - 1) + 1) for s, n in zip(step, fields.shape[:3]))   # fine voxels the samples span
-    out = np.empty((*shape, fields.shape[-1]), np.float32)
     for c in range(fields.shape[-1]):
-        coarse = torch.from_numpy(np.ascontiguousarray(fields[..., c]))[None, None]
-        fine = F.interpolate(coarse, size=span, mode="trilinear", align_corners=True)[0, 0]
+        coarse = torch.from_numpy(np.ascontiguousarray(fields[..., c], np.float32))[None, None]
+        fine = F.interpolate(coarse, size=span, mode="trilinear", align_corners=True)[0, 0] \
+            if (step > 1).any() else coarse[0, 0]
         pad = [0, shape[2] - span[2], 0, shape[1] - span[1], 0, shape[0] - span[0]]
-        out[..., c] = F.pad(fine[None], pad, mode="replicate")[0].numpy()
-    return out
-
-
-def _compose(fields: np.ndarray) -> np.ndarray:
-    """(..., 4) float fields (R-Y, G-Y, B-Y, tissue luma) -> (..., 3) uint8 RGB with the lifted luma; chroma
-    scaled toward gray just enough to stay inside the RGB cube."""
-    out = np.empty((*fields.shape[:-1], 3), np.uint8)
-    for k in range(fields.shape[0]):
-        offset = fields[k, ..., :3]
-        y = np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * fields[k, ..., 3:], 0.0, 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(offset > 0, (1 - y) / offset, np.where(offset < 0, y / -offset, np.inf))
-        scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)
-        out[k] = np.round(np.clip(y + scale * offset, 0.0, 1.0) * 255)
+        fine = F.pad(fine[None], pad, mode="replicate")[0] if any(pad) else fine
+        out[..., c] = torch.round(fine.clamp(0.0, 1.0) * ALPHA_MAX).numpy()
     return out

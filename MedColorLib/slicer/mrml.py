@@ -116,8 +116,8 @@ def dicom_modality(node) -> str:
 
 def _check_rgba(rgba: np.ndarray, like_node=None) -> np.ndarray:
     rgba = np.asarray(rgba)
-    if rgba.ndim != 4 or rgba.shape[-1] not in (3, 4) or rgba.dtype != np.uint8:
-        raise MedColorError(f"colour volume must be uint8 (K, J, I, 3|4), got {rgba.dtype} {rgba.shape}")
+    if rgba.ndim != 4 or rgba.shape[-1] not in (3, 4) or rgba.dtype not in (np.uint8, np.uint16):
+        raise MedColorError(f"colour volume must be uint8 (K, J, I, 3|4) (uint16: 3-D), got {rgba.dtype} {rgba.shape}")
     if like_node is not None and like_node.GetImageData() is not None:
         expected = tuple(reversed(like_node.GetImageData().GetDimensions()))
         if rgba.shape[:3] != expected:
@@ -126,7 +126,8 @@ def _check_rgba(rgba: np.ndarray, like_node=None) -> np.ndarray:
 
 
 def image_data_from_rgba(rgba: np.ndarray):
-    """A vtkImageData (I, J, K) holding a deep copy of an RGB(A) uint8 (K, J, I, C) array."""
+    """A vtkImageData (I, J, K) holding a deep copy of an RGB(A) uint8 (K, J, I, C) array (uint16: the 3-D
+    render volume, pipeline/render3d.py)."""
     import vtk
     from vtkmodules.util.numpy_support import numpy_to_vtk
 
@@ -134,7 +135,7 @@ def image_data_from_rgba(rgba: np.ndarray):
     image = vtk.vtkImageData()
     image.SetDimensions(rgba.shape[2], rgba.shape[1], rgba.shape[0])
     scalars = numpy_to_vtk(np.ascontiguousarray(rgba).reshape(-1, rgba.shape[-1]), deep=True,
-                           array_type=vtk.VTK_UNSIGNED_CHAR)
+                           array_type=vtk.VTK_UNSIGNED_SHORT if rgba.dtype == np.uint16 else vtk.VTK_UNSIGNED_CHAR)
     scalars.SetName("RGBA" if rgba.shape[-1] == 4 else "RGB")
     image.GetPointData().SetScalars(scalars)
     return image
@@ -191,7 +192,10 @@ def _fix_window_level(node) -> None:
     display = node.GetDisplayNode()
     if display is not None and display.IsA("vtkMRMLScalarVolumeDisplayNode"):
         display.SetAutoWindowLevel(False)
-        display.SetWindowLevelMinMax(0, 255)
+        import vtk
+
+        display.SetWindowLevelMinMax(0, 65535 if node.GetImageData().GetScalarType() == vtk.VTK_UNSIGNED_SHORT
+                                     else 255)
 
 
 def create_color_node(scene, rgba, like_node, name: str, attributes: Mapping[str, Any] | None = None):

@@ -25,7 +25,7 @@ def preset_of(node, name: str):
 
 
 def render_rgba(input_node, colour_node, preset_name: str = "endoscopy"):
-    """(K, J, I, 4) uint8 render volume from the scalar input and its colour volume (see pipeline.render3d)."""
+    """(K, J, I, 4) uint16 render volume from the scalar input and its colour volume (see pipeline.render3d)."""
     from MedColorLib.pipeline.render3d import preset_for, render_volume
 
     if colour_node is None or colour_node.GetImageData() is None:
@@ -76,7 +76,7 @@ def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None
     """Direct-colour, lit volume rendering of a render volume with the preset's opacity ramp on its alpha.
 
     The preset comes from ``input_node`` (MR presets are percentiles of the scan); CT presets need none."""
-    from MedColorLib.pipeline.render3d import CT_PRESETS
+    from MedColorLib.pipeline.render3d import ALPHA_MAX, CT_PRESETS
 
     preset = preset_of(input_node, preset_name) if input_node is not None else CT_PRESETS.get(preset_name)
     if preset is None:
@@ -89,8 +89,8 @@ def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None
     prop.IndependentComponentsOff()   # RGB is the colour; alpha drives opacity, gradient and lighting
     _light(prop)
     low, high = preset.alpha_ramp()
-    _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, 255.0)
-    _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, 255.0)
+    _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, ALPHA_MAX)
+    _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, ALPHA_MAX)
     display.SetVisibility(visible)
     return display
 

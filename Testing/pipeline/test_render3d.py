@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from MedColorLib.errors import MedColorError
-from MedColorLib.pipeline.render3d import CT_PRESETS, preset_for, render_volume
+from MedColorLib.pipeline.render3d import ALPHA_MAX, CT_PRESETS, LUMA_LIFT, lift, preset_for, render_volume
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,14 @@ def test_alpha_is_a_monotone_function_of_hu_across_the_ramp(chest_small, rendere
     inside = (hu >= low) & (hu <= high)
     assert inside.sum() > 1000                                # the ramp is crossed by many real voxels
     levels = np.unique(alpha[inside])
-    assert len(levels) >= 30                                  # resolved across the ramp, not a step
+    # every HU step across the ramp is its own alpha level: the gradient that lights the surface has the scan's
+    # precision (8 bits over the scalar range gave 4.7 HU a level, 43 levels here, and speckled lit walls)
+    assert render.dtype == np.uint16 and len(levels) == len(np.unique(hu[inside])) > 150
     a_low, a_high = preset.alpha_ramp()
     assert alpha[hu < low].max() <= a_low + 0.5 and alpha[hu > high].min() >= a_high - 0.5
 
 
-def test_lumens_cut_by_the_scan_edge_are_capped_outside_air_is_not(chest_small, rendered):
+def test_lumens_cut_by_the_scan_edge_are_capped_outside_air_is_not(chest_small, chest_small_colour, rendered):
     from scipy import ndimage
 
     preset, render = rendered
@@ -43,7 +45,12 @@ def test_lumens_cut_by_the_scan_edge_are_capped_outside_air_is_not(chest_small, 
     assert (render[-1][trachea][:, 3] >= a_high).all() and (render[-2][trachea][:, 3] >= a_high).all()
     inside = trachea & (chest_small.array[-3] < preset.ramp[0])
     assert (render[-3][inside][:, 3] <= a_low).all()           # only the outer two layers: inside stays air
-    plain = render_volume(chest_small, render[..., :3].copy(), CT_PRESETS["soft-tissue"])   # no caps there
+    # the lumen's partial-volume rim (below the ramp's top) is capped too: half-transparent, it let rays through
+    # into the background (dark notches along the cap's edge)
+    rim = ndimage.binary_dilation(trachea, iterations=3) & ~trachea & (chest_small.array[-1] < preset.ramp[1])
+    assert rim.sum() > 10
+    assert (render[-1][rim][:, 3] >= a_high).all() and (render[-2][rim][:, 3] >= a_high).all()
+    plain = render_volume(chest_small, chest_small_colour, CT_PRESETS["soft-tissue"])   # no caps there
     assert (plain[-1][trachea][:, 3] < 10).all()
 
 
@@ -71,8 +78,37 @@ def test_air_is_not_black_while_the_slice_colour_volume_is(chest_small, chest_sm
     preset, render = rendered
     lumen = chest_small.array < -900
     assert chest_small_colour[lumen][:, :3].max() <= 10       # the slice-view output: air black (luma kept)
-    luma = render[lumen][:, :3].astype(float) @ (0.299, 0.587, 0.114)
+    luma = render[lumen][:, :3].astype(float) / ALPHA_MAX * 255 @ np.array([0.299, 0.587, 0.114])
     assert luma.min() > 100                                   # the 3-D output: the wall's colour, lifted
+
+
+def test_lift_keeps_the_tissues_cielab_hue_and_chroma():
+    from skimage.color import lab2rgb, rgb2lab
+
+    # soft tissue as the measured palette has it (red-brown, L* 18, chroma 21) and a saturated red
+    wanted = np.array([[18.0, 16.0, 13.6], [45.0, 60.0, 45.0]])
+    rgb = lab2rgb(wanted)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    out = lift(np.concatenate([rgb - luma[:, None], luma[:, None]], axis=1))
+    assert (out >= 0).all() and (out <= 1).all()
+    lab = rgb2lab(out)
+    gray = LUMA_LIFT[0] + LUMA_LIFT[1] * luma
+    assert np.allclose(lab[:, 0], rgb2lab(np.repeat(gray[:, None], 3, axis=1))[:, 0], atol=0.5)   # lifted
+    hue = lambda c: np.degrees(np.arctan2(c[:, 2], c[:, 1]))  # noqa: E731
+    assert np.allclose(hue(lab), hue(wanted), atol=1.0)                                   # hue kept
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    assert abs(chroma[0] - 21.0) < 0.5                        # chroma kept: not washed out by the brighter wall
+    assert 30 < chroma[1] < 75                                # outside sRGB at its new L*: reduced, hue kept
+
+
+def test_the_render_volume_carries_the_colour_volumes_chroma(chest_small, chest_small_colour, rendered):
+    from skimage.color import rgb2lab
+
+    preset, render = rendered
+    tissue = (chest_small.array >= preset.colour_from) & (chest_small.array <= preset.colour_to)
+    chroma = lambda rgb: np.hypot(*rgb2lab(rgb)[..., 1:].transpose(-1, *range(rgb.ndim - 1)))  # noqa: E731
+    given, carried = chroma(chest_small_colour[..., :3])[tissue].mean(), chroma(render[..., :3])[tissue].mean()
+    assert carried >= 0.95 * given, (given, carried)          # lifted in lightness, smoothed, not paled
 
 
 def test_inputs_unchanged_and_mismatch_refused(chest_small, chest_small_colour):
