@@ -62,31 +62,32 @@ def mhd(t: Path, data: str, name: str = "in.mhd") -> Path:
     return t / "in" / name
 
 
-def nhdr_list(t: Path) -> Path:
-    """``data file: LIST 2``: one raw slice per file, s00.nrrd .. s29.nrrd."""
+def _slice_files(t: Path, pattern: str) -> list[str]:
+    """The raw CT written one slice per file, named ``pattern.format(k)``; returns the names."""
     array = ct_array()
-    names = [f"s{k:02d}.nrrd" for k in range(len(array))]
+    names = [pattern.format(k) for k in range(len(array))]
     for k, name in enumerate(names):
         (t / "in" / name).write_bytes(array[k].tobytes())
+    return names
+
+
+def nhdr_list(t: Path) -> Path:
+    """``data file: LIST 2``: one raw slice per file, s00.nrrd .. s29.nrrd."""
+    names = _slice_files(t, "s{:02d}.nrrd")
     (t / "in" / "list.nhdr").write_text(NRRD_HEADER + "data file: LIST 2\n" + "\n".join(names) + "\n")
     return t / "in" / "list.nhdr"
 
 
 def nhdr_pattern(t: Path) -> Path:
     """``data file: p%02d.nrrd 0 29 1 2``: the pattern form."""
-    array = ct_array()
-    for k in range(len(array)):
-        (t / "in" / f"p{k:02d}.nrrd").write_bytes(array[k].tobytes())
+    _slice_files(t, "p{:02d}.nrrd")
     (t / "in" / "pattern.nhdr").write_text(NRRD_HEADER + "data file: p%02d.nrrd 0 29 1 2\n")
     return t / "in" / "pattern.nhdr"
 
 
 def mhd_list(t: Path) -> Path:
     """``ElementDataFile = LIST 2D`` with one raw slice per file, m00.json .. m29.json."""
-    array = ct_array()
-    names = [f"m{k:02d}.json" for k in range(len(array))]
-    for k, name in enumerate(names):
-        (t / "in" / name).write_bytes(array[k].tobytes())
+    names = _slice_files(t, "m{:02d}.json")
     (t / "in" / "list.mhd").write_text(META_HEADER + "ElementDataFile = LIST 2D\n" + "\n".join(names) + "\n")
     return t / "in" / "list.mhd"
 
