@@ -21,6 +21,7 @@ Arrays are (K, J, I) like :class:`~MedColorLib.types.Volume`; spacing is (i, j, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -186,10 +187,11 @@ def lift(fields: np.ndarray) -> np.ndarray:
     luma = np.asarray(fields[..., 3], np.float64)
     tissue = np.clip(luma[..., None] + fields[..., :3], 0.0, 1.0)
     lab = rgb2lab(tissue)
-    lab[..., 0] = np.interp(np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * luma, 0.0, 1.0), *_GRAY_LIGHTNESS)
+    lab[..., 0] = np.interp(np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * luma, 0.0, 1.0), *_gray_lightness())
     return _lab_to_srgb_in_gamut(lab)
 
 
+@lru_cache(maxsize=1)  # on first use, not at import: the CLI imports this module to list the presets
 def _gray_lightness(samples: int = 1025) -> tuple[np.ndarray, np.ndarray]:
     """(sRGB gray value, its CIELAB L*) sampled over [0, 1], for np.interp."""
     from skimage.color import rgb2lab
@@ -197,8 +199,6 @@ def _gray_lightness(samples: int = 1025) -> tuple[np.ndarray, np.ndarray]:
     gray = np.linspace(0.0, 1.0, samples)
     return gray, rgb2lab(np.repeat(gray[:, None], 3, axis=1))[:, 0]
 
-
-_GRAY_LIGHTNESS = _gray_lightness()
 
 
 def _lab_to_srgb_in_gamut(lab: np.ndarray, tolerance: float = 0.5, steps: int = 12) -> np.ndarray:
