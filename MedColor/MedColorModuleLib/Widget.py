@@ -41,6 +41,7 @@ class Widget(VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._weightsChoice: str | None = None
+        self._pending3D: str | None = None   # the preset of the render volume the worker is making
         self._thumbnails: dict[tuple[str, int], object] = {}  # (path, mtime) -> scaled pixmap
         self._thumbnailShown: tuple[str, int] | None = None
         self._timer = qt.QTimer()
@@ -49,6 +50,7 @@ class Widget(VTKObservationMixin):
         self.logic.progressInfo.connect(self._onProgress)
         self.logic.errorOccurred.connect(self._onError)
         self.logic.finished.connect(self._onFinished)
+        self.logic.rendered3D.connect(self._onRendered3D)
         self._connectButtons()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self._onSceneEndClose)
@@ -194,7 +196,8 @@ class Widget(VTKObservationMixin):
             library = ensureLibrary(libraryFolderFromParameters(p))
         self.logic.start(p.inputVolume, p.outputVolume, options, reference=reference, library=library,
                          librarySet=p.librarySet if library else None, window=windowFromParameters(p),
-                         region=regionFromParameters(p) if library else None)
+                         region=regionFromParameters(p) if library else None,
+                         render3D=p.preset3D if p.showIn3D else None)
         self.ui.referenceWhyLabel.text = ""
         self._setRunning(True)
 
@@ -287,18 +290,37 @@ class Widget(VTKObservationMixin):
     def onShowIn3DButton(self) -> None:
         self._showIn3D(self._parameterNode.outputVolume)
 
-    def _showIn3D(self, outputNode) -> None:
+    def _showIn3D(self, outputNode, preset: str | None = None) -> None:
+        """Shown at once when the render volume for the preset is in the scene (a run with "Show in 3D" on makes
+        it); otherwise made in the worker first, with progress and Cancel, and shown when it arrives."""
         p = self._parameterNode or self.logic.getParameterNode()
-        with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
-            self.logic.showColour3D(p.inputVolume, outputNode, p.preset3D)
-            slicer.util.resetThreeDViews()
+        preset = preset or p.preset3D
+        if self.logic.render3DReady(outputNode, preset):
+            with slicer.util.tryWithErrorDisplay(_("Volume rendering failed."), waitCursor=True):
+                self.logic.showColour3D(p.inputVolume, outputNode, preset)
+                slicer.util.resetThreeDViews()
+            return
+        with slicer.util.tryWithErrorDisplay(_("The 3-D colour could not be started."), waitCursor=True):
+            self.logic.start3D(p.inputVolume, outputNode, preset)
+            self._pending3D = preset
+            self._setRunning(True)
+            self.ui.statusLabel.text = _("Making the 3-D colour ({preset})...").format(preset=preset)
+
+    def _onRendered3D(self, colourNode) -> None:
+        self._setRunning(False)
+        self._showIn3D(colourNode, self._pending3D)
+        self.ui.statusLabel.text = _("3-D colour: {name} ({preset})").format(name=colourNode.GetName(),
+                                                                          preset=self._pending3D)
 
     def onFlyThroughButton(self) -> None:
-        """The airway path as a curve, handed with the 3-D camera to the Endoscopy module."""
+        """The airway path as a curve, handed with the 3-D camera to the Endoscopy module; the endoscopy colour is
+        shown (made in the worker first if needed)."""
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("The fly-through could not be set up."), waitCursor=True):
-            curve = self.logic.flyThrough(p.inputVolume, p.outputVolume)
+            curve = self.logic.flyThrough(p.inputVolume)
             self.ui.statusLabel.text = _("Fly-through: {name} in the Endoscopy module").format(name=curve.GetName())
+        if p.outputVolume is not None and not self.logic.isRunning():
+            self._showIn3D(p.outputVolume, "endoscopy")
 
     # ------------------------------------------------------------ weights
     def onImportWeightsButton(self) -> None:

@@ -15,6 +15,7 @@ from MedColorLib.slicer import mrml
 FLESH = (0.90, 0.62, 0.52)        # the gray scan's constant colour in 3-D (as an endoscopy preset shows it)
 LIGHTING = {"ambient": 0.30, "diffuse": 0.75, "specular": 0.15, "specular_power": 12.0}
 RENDER_ATTRIBUTE = "MedColor.renderOf"   # on the render volume: the ID of the colour volume it was made from
+PRESET_ATTRIBUTE = "MedColor.preset3D"   # and the preset it was made for ("" once its colour volume changed)
 
 
 def preset_of(node, name: str):
@@ -38,8 +39,15 @@ def add_render_volume(scene, input_node, colour_node, preset_name: str = "endosc
     """Add (or update ``node``) the RGBA render volume '<colour> 3-D' with the input's geometry; returns it.
 
     The colour volume itself is not changed: it stays the slice-view output."""
-    rgba = render_rgba(input_node, colour_node, preset_name)
-    attributes = {RENDER_ATTRIBUTE: colour_node.GetID(), "MedColor.preset3D": preset_name}
+    return store_render_volume(scene, input_node, colour_node, preset_name,
+                               render_rgba(input_node, colour_node, preset_name), node)
+
+
+def store_render_volume(scene, input_node, colour_node, preset_name: str, rgba: np.ndarray, node=None):
+    """Put a render volume computed elsewhere (the module's worker) into the scene as add_render_volume does:
+    into ``node``, else into the render volume already made from ``colour_node``, else a new node."""
+    node = node or find_render_volume(scene, colour_node)
+    attributes = {RENDER_ATTRIBUTE: colour_node.GetID(), PRESET_ATTRIBUTE: preset_name}
     if node is not None:
         return mrml.update_color_node(node, rgba, input_node, attributes)
     return mrml.create_color_node(scene, rgba, input_node, f"{colour_node.GetName()} 3-D", attributes)
@@ -129,6 +137,21 @@ def find_render_volume(scene, colour_node):
     return None
 
 
+def current_render_volume(colour_node, preset_name: str):
+    """The render volume of ``colour_node`` made for ``preset_name`` and still current, or None (make one)."""
+    scene = colour_node.GetScene() if colour_node is not None else None
+    render = find_render_volume(scene, colour_node) if scene is not None else None
+    return render if render is not None and render.GetAttribute(PRESET_ATTRIBUTE) == preset_name else None
+
+
+def mark_render_stale(colour_node) -> None:
+    """The colour volume was remade: its render volume, if any, is made again on the next Show in 3-D."""
+    scene = colour_node.GetScene()
+    render = find_render_volume(scene, colour_node) if scene is not None else None
+    if render is not None:
+        render.SetAttribute(PRESET_ATTRIBUTE, "")
+
+
 def show_in_3d(input_node, colour_node, preset_name: str = "endoscopy", logic=None):
     """What Show in 3-D does: the render volume of (scan, colour volume, preset) made or refreshed, shown lit
     with the preset; the colour volume's own rendering hidden. Returns the render volume's display node."""
@@ -137,9 +160,9 @@ def show_in_3d(input_node, colour_node, preset_name: str = "endoscopy", logic=No
     if colour_node is None or colour_node.GetScene() is None:
         raise MedColorError("no colour volume: colorize the scan first")
     scene = colour_node.GetScene()
-    render = find_render_volume(scene, colour_node)
-    if render is None or render.GetAttribute("MedColor.preset3D") != preset_name:
-        render = add_render_volume(scene, input_node, colour_node, preset_name, node=render)
+    render = current_render_volume(colour_node, preset_name)
+    if render is None:
+        render = add_render_volume(scene, input_node, colour_node, preset_name)
     for n in range(colour_node.GetNumberOfDisplayNodes()):
         display = colour_node.GetNthDisplayNode(n)
         if display is not None and display.IsA("vtkMRMLVolumeRenderingDisplayNode"):

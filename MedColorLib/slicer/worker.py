@@ -4,6 +4,10 @@ JOB.json: ``{"input": path, "output": path, "options": Options.as_dict(), "refer
 (.npy float RGB or an image file), "library": path|null, "window": "preset"|[low, high]|null,
 "modality": "CT"|"MR"|...|null (the DICOM Modality, which the input file does not carry), "region": a body region
 (``reference.regions.REGIONS``) the library reference is chosen for, or null (decided from the volume), "rgb": bool}``.
+With ``"render3d": preset`` and ``"render_output": path.npy`` it also writes the 3-D render volume
+(pipeline.render3d) of the result for that preset, and the result line names it (``"render"``).
+``{"task": "render3d", "input": scalar volume, "colour": colour volume .npy (K, J, I, 3|4) uint8, "output": path.npy,
+"preset": name, "modality"}`` makes only the render volume (Show in 3-D on an existing colour volume).
 stdout carries one JSON object per line: ``{"stage", "done", "total", "message"}`` progress events, then
 ``{"result": output path, "report": {...}}`` (exit 0) or ``{"error": one-line message}`` (exit 1; 2 for
 bad input). The output is written to a temporary name and renamed, so a killed worker leaves no output.
@@ -16,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+import numpy as np
 
 from MedColorLib.errors import CancelledError, MedColorError
 from MedColorLib.options import LossWeights, Options
@@ -50,7 +56,7 @@ def read_job(path: str | Path) -> dict:
         job = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise MedColorError(f"cannot read job file {path}: {exc}") from None
-    for key in ("input", "output"):
+    for key in ("input", "output") + (("colour", "preset") if job.get("task") == "render3d" else ()):
         if not job.get(key):
             raise MedColorError(f"job file {path} has no '{key}'")
     return job
@@ -61,8 +67,6 @@ def load_reference(path: str | None):
     if not path:
         return None
     if str(path).endswith(".npy"):
-        import numpy as np
-
         return np.load(path, allow_pickle=False).astype("float32")
     from MedColorLib.io.images import load_reference as load_image
 
@@ -77,14 +81,11 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
     """Read the input, colorize it with progress lines, write the output atomically; return its path."""
     from MedColorLib.pipeline.volume import colorize_volume
     from MedColorLib.io.report import flat_metadata
-    from MedColorLib.io.volumes import read_volume
     from MedColorLib.io.write import write_color_volume
 
     output = Path(job["output"])
     options = options_from_dict(job.get("options"))
-    volume = read_volume(job["input"])
-    if job.get("modality"):  # the module's NRRD has no Modality tag: without it CT vs MR is guessed from the values
-        volume = dataclasses.replace(volume, modality=str(job["modality"]))
+    volume = _read_input(job)
     result = colorize_volume(volume, options, reference=load_reference(job.get("reference")),
                              library=Path(job["library"]) if job.get("library") else None,
                              library_set=job.get("library_set"),
@@ -93,8 +94,42 @@ def run_job(job: dict, stream: TextIO | None = None) -> Path:
                              progress=lambda p: emit(_progress_event(p), stream))
     write_color_volume(output, result.rgba, volume, flat_metadata(result.report),  # atomic: temporary file, then rename
                        rgb=bool(job.get("rgb")))
-    emit({"result": str(output), "report": result.report}, stream)
+    event = {"result": str(output), "report": result.report}
+    if job.get("render3d") and job.get("render_output"):
+        event["render"] = str(write_render(volume, result.rgba, job["render3d"], Path(job["render_output"]), stream))
+    emit(event, stream)
     return output
+
+
+def _read_input(job: dict):
+    from MedColorLib.io.volumes import read_volume
+
+    volume = read_volume(job["input"])
+    if job.get("modality"):  # the module's NRRD has no Modality tag: without it CT vs MR is guessed from the values
+        volume = dataclasses.replace(volume, modality=str(job["modality"]))
+    return volume
+
+
+def write_render(volume, rgba, preset: str, path: Path, stream: TextIO | None = None) -> Path:
+    """The 3-D render volume of (volume, colour) for ``preset``, saved as .npy (temporary name, then renamed)."""
+    from MedColorLib.io.atomic import atomic_path
+    from MedColorLib.pipeline.render3d import preset_for, render_volume
+
+    emit(_progress_event(Progress("3-D colour", 0, 1, f"3-D colour ({preset})")), stream)
+    render = render_volume(volume, rgba, preset_for(volume, preset))
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:   # a handle: np.save would append .npy to tmp
+        np.save(handle, render)
+    emit(_progress_event(Progress("3-D colour", 1, 1, f"3-D colour ({preset})")), stream)
+    return path
+
+
+def run_render_job(job: dict, stream: TextIO | None = None) -> Path:
+    """Only the render volume: of the scan ``input`` and its colour volume ``colour`` (.npy), for ``preset``."""
+    volume = _read_input(job)
+    colour = np.load(job["colour"], allow_pickle=False)
+    path = write_render(volume, colour, str(job["preset"]), Path(job["output"]), stream)
+    emit({"result": str(path), "render3d": job["preset"]}, stream)
+    return path
 
 
 def _progress_event(progress: Progress) -> dict:
@@ -108,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         emit({"error": "usage: python -m MedColorLib.slicer.worker JOB.json"})
         return 2
     try:
-        run_job(read_job(argv[0]))
+        job = read_job(argv[0])
+        (run_render_job if job.get("task") == "render3d" else run_job)(job)
     except MedColorError as exc:
         emit({"error": str(exc)})
         return 2

@@ -49,9 +49,20 @@ class FakeProcess:
         if self.fail:
             self._events.append({"error": self.fail})
             return
+        if job.get("task") == "render3d":   # the worker's render job: a 16-bit RGBA volume of the colour's size
+            colour = np.load(job["colour"])
+            self.render = np.full((*colour.shape[:3], 4), 1234, np.uint16)
+            np.save(job["output"], self.render)
+            self._events.append({"result": job["output"], "render3d": job["preset"]})
+            return
         rgba = write_fake_output(job["input"], job["output"])
         self.rgba = rgba
-        self._events.append({"result": job["output"], "report": {"mode": "preview", "seed": 7}})
+        event = {"result": job["output"], "report": {"mode": "preview", "seed": 7}}
+        if job.get("render3d"):
+            self.render = np.full((*rgba.shape[:3], 4), 4321, np.uint16)
+            np.save(job["render_output"], self.render)
+            event["render"] = job["render_output"]
+        self._events.append(event)
 
     def readEvents(self):
         if not self.finishAtOnce:  # still computing: progress only
@@ -165,6 +176,73 @@ def test_cancel_kills_and_changes_nothing(app, ct_node):
     assert not Path(process.job["output"]).parent.exists()
 
 
+def test_a_run_with_render3d_brings_the_render_volume_and_a_rerun_without_makes_it_stale(app, ct_node):
+    from MedColorLib.slicer.volume_rendering import current_render_volume
+
+    process = FakeProcess()
+    logic = ColorizationLogic(process=process)
+    node = logic.runAndWait(ct_node, None, Options(mode="preview"), render3D="bone", pollSeconds=0)
+    assert process.job["render3d"] == "bone" and process.job["render_output"].endswith(".npy")
+    render = current_render_volume(node, "bone")
+    assert render is not None and render is not node and current_render_volume(node, "endoscopy") is None
+    assert np.array_equal(mrml.array_from_node(render), process.render)
+    logic.runAndWait(ct_node, node, Options(mode="preview"), pollSeconds=0)     # the colour remade, no 3-D asked
+    assert current_render_volume(node, "bone") is None                          # the old one is not shown again
+    for n in (node, render):
+        app.scene.RemoveNode(n)
+
+
+def test_start3d_makes_the_render_volume_in_the_worker(app, ct_node):
+    from MedColorLib.slicer.volume_rendering import current_render_volume
+
+    colour = ColorizationLogic(process=FakeProcess()).runAndWait(ct_node, None, Options(mode="preview"), pollSeconds=0)
+    before = mrml.array_from_node(colour).copy()
+    process = FakeProcess()
+    logic = ColorizationLogic(process=process)
+    seen = {"rendered": [], "finished": []}
+    logic.rendered3D.connect(seen["rendered"].append)
+    logic.finished.connect(seen["finished"].append)
+    count = app.scene.GetNumberOfNodes()
+    logic.start3D(ct_node, colour, "soft-tissue")
+    assert process.job["task"] == "render3d" and process.job["preset"] == "soft-tissue"
+    assert np.array_equal(np.load(process.job["colour"]), before)          # the worker gets the colour volume
+    assert app.scene.GetNumberOfNodes() == count                            # nothing added while it runs
+    while logic.poll():
+        pass
+    assert seen == {"rendered": [colour], "finished": []}
+    render = current_render_volume(colour, "soft-tissue")
+    assert render is not None and np.array_equal(mrml.array_from_node(render), process.render)
+    assert np.array_equal(mrml.array_from_node(colour), before)
+    assert not Path(process.job["output"]).parent.exists()
+    app.scene.RemoveNode(render)
+    app.scene.RemoveNode(colour)
+
+
+def test_start3d_refuses_bad_requests_and_cancel_leaves_the_scene(app, ct_node):
+    import slicer
+
+    process = FakeProcess(finishAtOnce=False)
+    logic = ColorizationLogic(process=process)
+    colour = ColorizationLogic(process=FakeProcess()).runAndWait(ct_node, None, Options(mode="preview"), pollSeconds=0)
+    other = slicer.util.addVolumeFromArray(np.zeros((4, 5, 6, 3), np.uint8), nodeClassName="vtkMRMLVectorVolumeNode")
+    for bad, preset, message in ((None, "bone", "colorize the scan first"), (colour, "skin", "unknown 3-D preset"),
+                                 (other, "bone", "not made from this scan")):
+        with pytest.raises(MedColorError, match=message):
+            logic.start3D(ct_node, bad, preset)
+    with pytest.raises(MedColorError, match="unknown 3-D preset"):
+        logic.start(ct_node, None, Options(), render3D="skin")
+    assert process.args is None                                             # no worker started
+    count = app.scene.GetNumberOfNodes()
+    logic.start3D(ct_node, colour, "bone")
+    with pytest.raises(MedColorError, match="already working"):
+        logic.start(ct_node, None, Options())
+    logic.cancel()
+    assert process.killed and not logic.isRunning() and app.scene.GetNumberOfNodes() == count
+    assert not Path(process.job["output"]).parent.exists()
+    for n in (colour, other):
+        app.scene.RemoveNode(n)
+
+
 def test_bad_input_refused_before_any_process(app):
     import slicer
 
@@ -274,14 +352,41 @@ def test_real_worker_subprocess_end_to_end(app, small_ct, visible_woman, tmp_pat
     seen = collect(logic)
     options = Options(mode="preview", weights="random", device="cpu", size=64, iterations=(3, 2), seed=0)
     count = app.scene.GetNumberOfNodes()
-    node = logic.runAndWait(small_ct, None, options, reference=visible_woman, pollSeconds=0.1)
+    node = logic.runAndWait(small_ct, None, options, reference=visible_woman, pollSeconds=0.1, render3D="bone")
     assert seen["progress"] and all(p.total >= p.done >= 0 for p in seen["progress"])
     assert app.scene.GetNumberOfNodes() > count
     assert np.array_equal(mrml.ijk_to_ras(node), mrml.ijk_to_ras(small_ct))
     rgba = mrml.array_from_node(node)
     assert rgba.shape == mrml.array_from_node(small_ct).shape + (3,)
     assert node.GetAttribute("MedColor.seed") == "0" and node.GetAttribute("MedColor.weights")
+    # the 3-D colour made by the same worker run, from its RGBA result: what Show in 3D would make from the scene's RGB
+    from MedColorLib.slicer.volume_rendering import current_render_volume, render_rgba
+    render = current_render_volume(node, "bone")
+    assert render is not None and np.array_equal(mrml.array_from_node(render), render_rgba(small_ct, node, "bone"))
+    app.scene.RemoveNode(render)
     app.scene.RemoveNode(node)
+
+
+def test_real_worker_makes_the_same_render_volume_as_this_process(app, small_ct):
+    """The render job in a real worker subprocess gives the bytes pipeline.render3d gives here."""
+    from MedColorLib.slicer.volume_rendering import current_render_volume, render_rgba
+
+    colour = ColorizationLogic(process=FakeProcess()).runAndWait(small_ct, None, Options(mode="preview"),
+                                                                 pollSeconds=0)
+    logic = ColorizationLogic(pythonExecutable=sys.executable)
+    seen = collect(logic)
+    rendered = []
+    logic.rendered3D.connect(rendered.append)
+    logic.start3D(small_ct, colour, "endoscopy")
+    while logic.poll():
+        import time
+        time.sleep(0.1)
+    assert seen["errors"] == [] and rendered == [colour]
+    assert [p.stage for p in seen["progress"]][-1] == "3-D colour"
+    render = mrml.array_from_node(current_render_volume(colour, "endoscopy"))
+    assert render.dtype == np.uint16 and np.array_equal(render, render_rgba(small_ct, colour, "endoscopy"))
+    for node in (current_render_volume(colour, "endoscopy"), colour):
+        app.scene.RemoveNode(node)
 
 
 @pytest.mark.slow  # waits for torch, VGG19 and a first L-BFGS step in the worker (~20 s on 2 cores)
@@ -303,13 +408,17 @@ def test_real_worker_cancel_after_progress_leaves_nothing(app, small_ct, visible
     assert app.scene.GetNumberOfNodes() == count and seen["nodes"] == []
 
 
-def test_worker_module_reports_bad_job_with_exit_2(tmp_path):
-    job = tmp_path / "job.json"
-    job.write_text(json.dumps({"input": str(tmp_path / "missing.nrrd"), "output": str(tmp_path / "out.nrrd")}))
-    run = subprocess.run([sys.executable, "-m", "MedColorLib.slicer.worker", str(job)], capture_output=True, text=True,
+@pytest.mark.parametrize("job", [{"input": "missing.nrrd", "output": "out.nrrd"},
+                                 {"task": "render3d", "input": "missing.nrrd", "output": "out.nrrd", "preset": "bone"}])
+def test_worker_module_reports_bad_job_with_exit_2(tmp_path, job):
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({key: str(tmp_path / value) if key in ("input", "output") else value
+                                for key, value in job.items()}))
+    run = subprocess.run([sys.executable, "-m", "MedColorLib.slicer.worker", str(path)], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert run.returncode == 2
-    assert "error" in json.loads(run.stdout.strip().splitlines()[-1])
+    error = json.loads(run.stdout.strip().splitlines()[-1])["error"]
+    assert ("no 'colour'" in error) == (job.get("task") == "render3d")
     assert not (tmp_path / "out.nrrd").exists()
 
 

@@ -139,7 +139,8 @@ class FakeParameterNode:
 class FakeLogic:
     def __init__(self, node):
         self.node, self.started, self.shown, self.running = node, [], [], False
-        self.progressInfo, self.errorOccurred, self.finished = Signal(), Signal(), Signal()
+        self.progressInfo, self.errorOccurred, self.finished, self.rendered3D = Signal(), Signal(), Signal(), Signal()
+        self.ready3D, self.started3D = True, []   # whether the render volume is in the scene; start3D calls
 
     def getParameterNode(self):
         return self.node
@@ -157,11 +158,19 @@ class FakeLogic:
         self.started.append((args, kwargs, state["waitCursor"]))
         self.running = True
 
+    def render3DReady(self, colourNode, preset):
+        return self.ready3D
+
+    def start3D(self, inputNode, colourNode, preset):
+        self.started3D.append((inputNode, colourNode, preset, state["waitCursor"]))
+        self.running = True
+
     def showColour3D(self, inputNode, node, preset):
+        assert self.ready3D, "the panel shows the 3-D colour only once its render volume is made"
         self.shown.append(node)
         self.presets = getattr(self, "presets", []) + [(inputNode, preset)]
 
-    def flyThrough(self, inputNode, colourNode):
+    def flyThrough(self, inputNode, colourNode=None):
         self.flown = (inputNode, colourNode)
         return SimpleNamespace(GetName=lambda: "MedColor airway path")
 
@@ -342,17 +351,51 @@ def test_show_in_3d_uses_the_scan_and_the_chosen_preset(widget_module):
     output = FakeOutput()
     node.outputVolume = output
     widget.onShowIn3DButton()
-    assert logic.shown == [output] and logic.presets == [(scan, "bone")]
+    assert logic.shown == [output] and logic.presets == [(scan, "bone")] and logic.started3D == []
     assert state["waitCursor"] is False      # restored after the busy cursor
 
 
-def test_fly_through_hands_scan_and_colour_to_the_logic_and_says_so(widget_module):
+def test_show_in_3d_makes_the_render_volume_in_the_worker_then_shows_it(widget_module):
+    """Not made yet (another preset, or the run had Show in 3D off): the worker makes it, with progress and Cancel;
+    the UI thread only shows it when it arrives."""
+    scan, output = object(), FakeOutput()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, preset3D="soft-tissue"))
+    node.outputVolume = output
+    logic.ready3D = False
+    widget.onShowIn3DButton()
+    assert logic.started3D == [(scan, output, "soft-tissue", True)] and logic.shown == []
+    assert widget.ui.applyButton.text == "Cancel" and widget.ui.progressBar.visible
+    assert "soft-tissue" in widget.ui.statusLabel.text
+    logic.running, logic.ready3D = False, True
+    logic.rendered3D.emit(output)
+    assert logic.shown == [output] and logic.presets == [(scan, "soft-tissue")]
+    assert widget.ui.applyButton.text == "Apply" and "3-D colour" in widget.ui.statusLabel.text
+
+
+def test_a_run_with_show_in_3d_asks_the_worker_for_the_render_volume(widget_module, monkeypatch):
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=object(), preset3D="bone"))
+    monkeypatch.setattr(widget_module, "ensureLibrary", lambda folder: Path("/library"))
+    widget.onApplyButton()
+    assert logic.started[-1][1]["render3D"] == "bone"
+    widget.onApplyButton()                     # Cancel
+    node.showIn3D = False
+    widget.onApplyButton()
+    assert len(logic.started) == 2 and logic.started[-1][1]["render3D"] is None
+
+
+def test_fly_through_hands_the_scan_to_the_logic_and_shows_the_endoscopy_colour(widget_module):
     scan, output = object(), FakeOutput()
     widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, outputVolume=output))
     assert widget.ui.flyThroughButton.enabled
-    widget.onFlyThroughButton()
-    assert logic.flown == (scan, output)
+    widget.onFlyThroughButton()                # the endoscopy render volume is there: shown at once
+    assert logic.flown == (scan, None) and logic.presets == [(scan, "endoscopy")] and logic.started3D == []
     assert "Endoscopy" in widget.ui.statusLabel.text and "airway" in widget.ui.statusLabel.text
+    logic.ready3D = False                      # not there: made in the worker, then shown
+    widget.onFlyThroughButton()
+    assert logic.started3D == [(scan, output, "endoscopy", True)]
+    logic.running, logic.ready3D = False, True
+    logic.rendered3D.emit(output)
+    assert logic.presets == [(scan, "endoscopy")] * 2
 
 
 def test_fly_through_disabled_without_a_scan(widget_module):
