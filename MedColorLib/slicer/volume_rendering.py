@@ -93,14 +93,34 @@ def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None
     if image is None or image.GetNumberOfScalarComponents() != 4:
         raise MedColorError("the 3-D colour needs the RGBA render volume (add_render_volume)")
     display = _display(render_node, logic)
+    if display.IsA("vtkMRMLCPURayCastVolumeRenderingDisplayNode"):
+        _to_8_bits(render_node)
     prop = display.GetVolumePropertyNode().GetVolumeProperty()
     prop.IndependentComponentsOff()   # RGB is the colour; alpha drives opacity, gradient and lighting
     _light(prop)
-    low, high = preset.alpha_ramp()
-    _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, ALPHA_MAX)
-    _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, ALPHA_MAX)
+    top = 255.0 if render_node.GetImageData().GetScalarType() == _UNSIGNED_CHAR else ALPHA_MAX
+    low, high = (a * top / ALPHA_MAX for a in preset.alpha_ramp())
+    _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, top)
+    _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, top)
     display.SetVisibility(visible)
     return display
+
+
+_UNSIGNED_CHAR = 3   # VTK_UNSIGNED_CHAR
+
+
+def _to_8_bits(render_node) -> None:
+    """VTK's CPU ray caster renders dependent RGBA only as unsigned char (16 bits render nothing): the render
+    volume is rounded to 8 bits for it, and its lit surface is coarser (see docs/endoscopy.md)."""
+    import logging
+
+    if render_node.GetImageData().GetScalarType() == _UNSIGNED_CHAR:
+        return
+    logging.warning("MedColor: CPU ray casting renders the 3-D colour with 8 bits; GPU ray casting (Slicer's "
+                    "default) renders it with 16 bits and a smoother lit surface")
+    rgba = mrml.array_from_node(render_node).astype(np.float32) / 257.0
+    render_node.SetAndObserveImageData(mrml.image_data_from_rgba(np.round(rgba).astype(np.uint8)))
+    mrml.as_color_volume(render_node)   # its slice-view window back to 0..255
 
 
 def show_gray_3d(input_node, preset_name: str, logic=None, *, colour=FLESH, visible: bool = True):

@@ -148,3 +148,32 @@ def vtk_matrix(node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     node.GetRASToIJKMatrix(matrix)
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def test_cpu_ray_casting_renders_the_colour_too(data_dir):
+    """VTK's CPU ray caster renders dependent RGBA only as unsigned char (16 bits: nothing, "Four component
+    dependent data must be unsigned char"): with it chosen in Slicer's settings the render volume goes to 8 bits."""
+    from chest_ct import preview_colour
+    from conftest import load_rgb
+    from MedColorLib.io.volumes import read_volume
+    from MedColorLib.pipeline.lumen_path import find_path
+    from MedColorLib.slicer import scene
+    from MedColorLib.slicer.render_job import scalar_node
+
+    cpu = "vtkMRMLCPURayCastVolumeRenderingDisplayNode"
+    app = scene.create_headless_slicer()
+    app.volume_rendering_logic.SetDefaultRenderingMethod(cpu)
+    volume = read_volume(data_dir / "ct" / "totalseg_example_ct_sm.nii.gz")
+    colour = preview_colour(volume, load_rgb(data_dir / "color_ref" / "itk_VisibleWomanHeadSlice.png", 64))
+    scan = scalar_node(app, volume, "abdomen")
+    render = volume_rendering.add_render_volume(app.scene, scan, mrml.create_color_node(app.scene, colour, scan, "c"))
+    camera = cameras_along(find_path(volume, "colon").points_ras, 5, 80.0)[:1]
+    frame = endoscopy.render_frames(app, scan, render, camera, size=(200, 200))[0]
+    assert render.GetDisplayNode().IsA(cpu) or any(render.GetNthDisplayNode(n).IsA(cpu)
+                                                   for n in range(render.GetNumberOfDisplayNodes()))
+    assert mrml.array_from_node(render).dtype == np.uint8
+    gray = frame_figures(endoscopy.render_frames(app, scan, render, camera, size=(200, 200), gray=True)[0])
+    figures = frame_figures(frame)
+    # the CPU ray caster lights both darker than the GPU one (L* ~37 here, ~60 on the GPU): judged against its gray
+    assert figures["opaque"] >= 0.97 and figures["mean_L"] >= 0.9 * gray["mean_L"] > 20, (figures, gray)
+    assert figures["stripes"] <= 1.25 * gray["stripes"], (figures, gray)
