@@ -98,12 +98,17 @@ def complete_args(args: argparse.Namespace) -> Options:
         from MedColorLib.reference.regions import check_region
         args.region = check_region(args.region)
     options = options_from_args(args, "volume")  # every option checked before any work
-    if not args.reference and not args.library:  # the per-user default library, built once with a note
+    use_default_library(args)
+    return options
+
+
+def use_default_library(args: argparse.Namespace) -> None:
+    """Without --reference or --library: args.library = the per-user default library (built once, with a note)."""
+    if not args.reference and not args.library:
         import sys
         from MedColorLib.reference.default_library import default_library_dir, ensure_default_library
         args.library = str(ensure_default_library(default_library_dir(),
                                                   note=lambda line: print(line, file=sys.stderr)).root)
-    return options
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from MedColorLib.cli.colorize import add_engine_arguments, options_from_args
+from MedColorLib.cli.colorize import add_engine_arguments, options_from_args, use_default_library
 from MedColorLib.cli.progressbar import ProgressBar
 from MedColorLib.cli import validate
 from MedColorLib.errors import MedColorError
@@ -29,8 +29,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_engine_arguments(p)
     p.add_argument("input", help="the scan: NRRD/NIfTI/MHA volume or DICOM series folder (CT for airway/colon)")
     p.add_argument("-o", "--output", required=True, help="the movie: .mp4 or .gif")
-    colour = p.add_mutually_exclusive_group(required=True)
-    colour.add_argument("--colour", "--color", dest="colour", help="its colour volume from `medcolor colorize`")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colour", "--color", dest="colour", help="its colour volume from `medcolor colorize` "
+                        "(without it, or --library/--reference, the scan is coloured on the fly from the default "
+                        "library, as colorize does)")
     colour.add_argument("--library", help="colour it on the fly from this reference library")
     colour.add_argument("--reference", help="colour it on the fly from this reference image")
     p.add_argument("--set", dest="library_set", help="library set to search (on-the-fly colour)")
@@ -133,6 +135,8 @@ def _path(args: argparse.Namespace, volume):
 def _run(args: argparse.Namespace) -> int:
     size = _check_arguments(args)
     _check_destinations(args)
+    if not args.colour:
+        use_default_library(args)
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.pipeline.flythrough import cameras_along
     from MedColorLib.pipeline.render3d import preset_for, render_volume

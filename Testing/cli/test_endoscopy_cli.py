@@ -109,3 +109,17 @@ def test_frames_dir_must_be_new_or_empty(files, tmp_path, capsys):
                      str(tmp_path / "fly.gif"), "--frames-dir", str(tmp_path / "frames"), "--quiet"])
     assert code == 2 and "new or empty folder" in capsys.readouterr().err
     assert outputs(tmp_path) == ["frames"]
+
+
+def test_without_a_colour_option_the_scan_is_coloured_from_the_default_library(files, tmp_path, capsys):
+    """As `medcolor colorize`: no --colour, --library or --reference -> the per-user default library
+    ($MEDCOLOR_LIBRARY: a session folder in the tests), built on first use."""
+    import os
+    from pathlib import Path
+
+    library = Path(os.environ["MEDCOLOR_LIBRARY"])
+    code = dispatch(["endoscopy", str(files / "chest.nrrd"), "--mode", "preview", "-o", str(tmp_path / "fly.gif"),
+                     "--frames", "2", "--size", "32x32", "--path-out", str(tmp_path / "path.json"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert outputs(tmp_path) == ["fly.gif", "path.json"]
+    assert (library / "medcolor-library.json").is_file()
