@@ -98,7 +98,7 @@ def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None
     prop = display.GetVolumePropertyNode().GetVolumeProperty()
     prop.IndependentComponentsOff()   # RGB is the colour; alpha drives opacity, gradient and lighting
     _light(prop)
-    top = 255.0 if render_node.GetImageData().GetScalarType() == _UNSIGNED_CHAR else ALPHA_MAX
+    top = 255.0 if _is_8_bits(render_node) else ALPHA_MAX
     low, high = (a * top / ALPHA_MAX for a in preset.alpha_ramp())
     _ramp(display.GetVolumePropertyNode().GetScalarOpacity(), low, high, preset.opacity, 0.0, top)
     _flat(display.GetVolumePropertyNode().GetGradientOpacity(), 0.0, top)
@@ -106,7 +106,10 @@ def show_colour_3d(render_node, preset_name: str, logic=None, *, input_node=None
     return display
 
 
-_UNSIGNED_CHAR = 3   # VTK_UNSIGNED_CHAR
+def _is_8_bits(node) -> bool:
+    from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR
+
+    return node.GetImageData().GetScalarType() == VTK_UNSIGNED_CHAR
 
 
 def _to_8_bits(render_node) -> None:
@@ -114,7 +117,7 @@ def _to_8_bits(render_node) -> None:
     volume is rounded to 8 bits for it, and its lit surface is coarser (see docs/endoscopy.md)."""
     import logging
 
-    if render_node.GetImageData().GetScalarType() == _UNSIGNED_CHAR:
+    if _is_8_bits(render_node):
         return
     logging.warning("MedColor: CPU ray casting renders the 3-D colour with 8 bits; GPU ray casting (Slicer's "
                     "default) renders it with 16 bits and a smoother lit surface")
