@@ -230,12 +230,6 @@ class MedColorLogic(ColorizationLogic, ThreeDLogic, ScriptedLoadableModuleLogic)
     def getParameterNode(self):
         return MedColorParameterNode(super().getParameterNode())
 
-    def showVolumeRendering(self, colourNode):
-        """Direct-colour volume rendering with the user's rendering method, air transparent; returns the display node."""
-        from MedColorLib.slicer import mrml
-
-        return mrml.show_volume_rendering(colourNode)
-
 
 #
 # MedColorTest

@@ -302,11 +302,11 @@ def set_alpha_opacity_ramp(display, alpha_ramp: tuple[float, float] = DEFAULT_AL
 
 def show_volume_rendering(node, logic=None, *, alpha_ramp: tuple[float, float] = DEFAULT_ALPHA_RAMP,
                           opacity: float = 1.0, visible: bool = True):
-    """Direct-colour volume rendering of an RGBA node, air transparent; returns the display node.
+    """Plain direct-colour volume rendering of an RGB(A) node as it is, unlit, air transparent; returns the display
+    node. The rendering method (GPU or CPU ray casting) is the user's Slicer setting.
 
-    The rendering method (GPU or CPU ray casting) is the user's Slicer setting, as in the Volume Rendering module.
-
-    Ready for the Endoscopy module: walls (alpha above the ramp) are opaque, air (alpha 0) is invisible.
+    For 3-D views and endoscopy use ``volume_rendering.show_in_3d``: the slice-view colour keeps the scan's luma,
+    so rendered as it is the walls are dark and ringed (docs/endoscopy.md).
     """
     if node is None or not node.IsA("vtkMRMLVectorVolumeNode") or node.GetScene() is None:
         raise MedColorError("volume rendering needs a colour volume node in a scene")
