@@ -11,7 +11,7 @@ volume band is dark; rendered as it is, the surface a camera sees is murky and r
   tissue behind the wall (trilinear sampling mixes no black in);
 - chroma and luma are smoothed over a few millimetres, and the lightness is lifted into a range that stays
   readable under lighting (``luma = lift[0] + lift[1] * tissue luma``), keeping the tissue's CIELAB hue and
-  chroma: the lift brightens the wall, it neither washes its colour out nor invents a stronger one;
+  saturation C*/L*: the lift lights the wall more brightly, as a brighter lamp would the same tissue;
 - the volume is 16-bit: the renderer lights the surface with the gradient of alpha, and 8 bits over the
   preset's scalar range (4.7 HU a level on endoscopy) speckle that gradient where the wall is seen at a
   grazing angle; 16 bits give alpha the scan's own precision, so the lit surface is the gray render's.
@@ -180,14 +180,20 @@ def carried_colour(values: np.ndarray, rgb: np.ndarray, tissue: tuple[float, flo
 
 def lift(fields: np.ndarray) -> np.ndarray:
     """(..., 4) float (R-Y, G-Y, B-Y, tissue luma) -> (..., 3) float64 sRGB in [0, 1]: the tissue's colour
-    with the lightness of the gray ``LUMA_LIFT[0] + LUMA_LIFT[1] * luma`` and the tissue's CIELAB hue and
-    chroma (chroma reduced, hue kept, only where that colour is outside sRGB)."""
+    with the lightness of the gray ``LUMA_LIFT[0] + LUMA_LIFT[1] * luma``, its CIELAB hue and its saturation
+    C*/L* (chroma reduced, hue kept, only where that colour is outside sRGB).
+
+    Saturation, not chroma, is what a surface keeps under brighter light: scaling its luminance by k scales L*,
+    a* and b* alike by k^(1/3). Keeping the chroma instead paled the lifted wall (a pastel, chroma ~17 in the
+    frames, against ~30 for the gray render's flesh colour)."""
     from skimage.color import rgb2lab
 
     luma = np.asarray(fields[..., 3], np.float64)
     tissue = np.clip(luma[..., None] + fields[..., :3], 0.0, 1.0)
     lab = rgb2lab(tissue)
-    lab[..., 0] = np.interp(np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * luma, 0.0, 1.0), *_gray_lightness())
+    lightness = np.interp(np.clip(LUMA_LIFT[0] + LUMA_LIFT[1] * luma, 0.0, 1.0), *_gray_lightness())
+    lab[..., 1:] *= (lightness / np.maximum(lab[..., 0], 1.0))[..., None]
+    lab[..., 0] = lightness
     return _lab_to_srgb_in_gamut(lab)
 
 

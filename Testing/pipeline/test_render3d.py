@@ -82,11 +82,11 @@ def test_air_is_not_black_while_the_slice_colour_volume_is(chest_small, chest_sm
     assert luma.min() > 100                                   # the 3-D output: the wall's colour, lifted
 
 
-def test_lift_keeps_the_tissues_cielab_hue_and_chroma():
+def test_lift_keeps_the_tissues_cielab_hue_and_saturation():
     from skimage.color import lab2rgb, rgb2lab
 
-    # soft tissue as the measured palette has it (red-brown, L* 18, chroma 21) and a saturated red
-    wanted = np.array([[18.0, 16.0, 13.6], [45.0, 60.0, 45.0]])
+    # soft tissue as the colour volume has it (red-brown, L* 45, chroma 21), and a dark saturated red (L* 18, chroma 39)
+    wanted = np.array([[45.0, 16.0, 13.6], [18.0, 30.0, 25.5]])
     rgb = lab2rgb(wanted)
     luma = rgb @ np.array([0.299, 0.587, 0.114])
     out = lift(np.concatenate([rgb - luma[:, None], luma[:, None]], axis=1))
@@ -94,11 +94,13 @@ def test_lift_keeps_the_tissues_cielab_hue_and_chroma():
     lab = rgb2lab(out)
     gray = LUMA_LIFT[0] + LUMA_LIFT[1] * luma
     assert np.allclose(lab[:, 0], rgb2lab(np.repeat(gray[:, None], 3, axis=1))[:, 0], atol=0.5)   # lifted
+    assert (lab[:, 0] > wanted[:, 0] + 10).all()
     hue = lambda c: np.degrees(np.arctan2(c[:, 2], c[:, 1]))  # noqa: E731
     assert np.allclose(hue(lab), hue(wanted), atol=1.0)                                   # hue kept
     chroma = np.hypot(lab[:, 1], lab[:, 2])
-    assert abs(chroma[0] - 21.0) < 0.5                        # chroma kept: not washed out by the brighter wall
-    assert 30 < chroma[1] < 75                                # outside sRGB at its new L*: reduced, hue kept
+    # saturation C*/L* kept, as under a brighter light: not paled (the chroma alone kept made a pastel)
+    assert abs(chroma[0] / lab[0, 0] - 21.0 / 45.0) < 0.01
+    assert 60 < chroma[1] < 39.4 / 18.0 * lab[1, 0] - 10    # outside sRGB at its new L*: reduced, hue kept
 
 
 def test_the_render_volume_carries_the_colour_volumes_chroma(chest_small, chest_small_colour, rendered):
