@@ -260,7 +260,8 @@ def reference_from_node(node) -> np.ndarray:
 # ---------------------------------------------------------------- volume rendering
 
 
-def _volume_rendering_logic(logic=None):
+def volume_rendering_logic(logic=None):
+    """``logic``, else Slicer's volume rendering module logic (a clear error outside the Slicer application)."""
     if logic is not None:
         return logic
     import slicer
@@ -313,7 +314,7 @@ def show_volume_rendering(node, logic=None, *, alpha_ramp: tuple[float, float] =
     components = node.GetImageData().GetNumberOfScalarComponents() if node.GetImageData() else 0
     if components not in (3, 4):
         raise MedColorError(f"'{node.GetName()}' has {components} components; volume rendering needs RGB or RGBA")
-    display = _vr_display_node(node, _volume_rendering_logic(logic))
+    display = _vr_display_node(node, volume_rendering_logic(logic))
     # Slicer's recommended properties turn shading on, which darkens the transferred colours: keep them unlit
     display.GetVolumePropertyNode().GetVolumeProperty().ShadeOff()
     # RGB: Slicer appends the colours' luminance as alpha (vtkMRMLVolumeRenderingDisplayableManager): the ramp applies

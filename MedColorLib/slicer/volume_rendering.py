@@ -54,11 +54,7 @@ def store_render_volume(scene, input_node, colour_node, preset_name: str, rgba: 
 
 
 def _display(node, logic):
-    if logic is None:
-        import slicer
-
-        logic = slicer.modules.volumerendering.logic()
-    display = logic.CreateDefaultVolumeRenderingNodes(node)
+    display = mrml.volume_rendering_logic(logic).CreateDefaultVolumeRenderingNodes(node)
     if display is None or display.GetVolumePropertyNode() is None:
         raise MedColorError(f"volume rendering could not be set up for '{node.GetName()}'")
     return display
