@@ -316,10 +316,11 @@ class Widget(VTKObservationMixin):
         """The airway path as a curve, handed with the 3-D camera to the Endoscopy module; the endoscopy colour is
         shown (made in the worker first if needed)."""
         p = self._parameterNode
+        curve = None
         with slicer.util.tryWithErrorDisplay(_("The fly-through could not be set up."), waitCursor=True):
             curve = self.logic.flyThrough(p.inputVolume)
             self.ui.statusLabel.text = _("Fly-through: {name} in the Endoscopy module").format(name=curve.GetName())
-        if p.outputVolume is not None and not self.logic.isRunning():
+        if curve is not None and p.outputVolume is not None and not self.logic.isRunning():
             self._showIn3D(p.outputVolume, "endoscopy")
 
     # ------------------------------------------------------------ weights

@@ -428,3 +428,30 @@ def test_region_field_goes_to_the_job_and_the_reference_why_is_shown(widget_modu
     assert widget.ui.referenceWhyLabel.text == f"Reference body_ct_pelvis_iliac_body.png: {why}"
     widget._onFinished(FakeOutput())  # a pinned reference: no library provenance, nothing to explain
     assert widget.ui.referenceWhyLabel.text == ""
+
+
+def test_a_failed_fly_through_starts_no_3d_colour(widget_module, monkeypatch):
+    """Slicer's tryWithErrorDisplay shows the error and swallows it (unlike the fixture's, which re-raises):
+    with no airway found, nothing else is started."""
+    import slicer.util
+
+    shown = []
+
+    @contextlib.contextmanager
+    def swallowing(message=None, show=True, waitCursor=False):
+        try:
+            yield
+        except Exception as exc:  # as Slicer's: an error dialog, no exception
+            shown.append(str(exc))
+
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", swallowing)
+    scan, output = object(), FakeOutput()
+    widget, logic, node = make(widget_module, FakeParameterNode(inputVolume=scan, outputVolume=output))
+    logic.ready3D = False
+
+    def noAirway(inputNode, colourNode=None):
+        raise MedColorError("no airway found: no air tube in the scan")
+
+    logic.flyThrough = noAirway
+    widget.onFlyThroughButton()
+    assert shown == ["no airway found: no air tube in the scan"] and logic.started3D == []
