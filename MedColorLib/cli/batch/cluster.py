@@ -61,6 +61,13 @@ def local_gpus(device: str) -> int:
     return count
 
 
+def hush_interrupted_loop() -> None:
+    """After Ctrl-C interrupts a client call in the main thread, the event loop's callback for that call fails (its
+    result was never bound) and tornado logs the traceback: an artifact of the interrupt, not an error of the run,
+    and it would break the one-line cancel message."""
+    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
+
+
 def start(options: Options, jobs: int, workers: int | None, scheduler: str | None,
           threads: int | None) -> Cluster:
     """Connect to ``scheduler`` or start a local cluster; every worker runs WorkerSetup (weights preloaded)."""

@@ -107,6 +107,7 @@ def _execute(args: argparse.Namespace, jobs: list, out: Path, options) -> int:
             records, cancelled = runner.run(where.client, jobs, todo, skipped, resources=where.resources,
                                             quiet=args.quiet)
     except KeyboardInterrupt:
+        cluster.hush_interrupted_loop()
         cancelled = True
     finally:
         ran = time.perf_counter() - ran

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from MedColorLib.cli.batch.cluster import hush_interrupted_loop
 from MedColorLib.cli.batch.colorize_args import client_options, parse_volume
 from MedColorLib.cli.batch.jobs import Job
 from MedColorLib.cli.batch.provenance import Planner
@@ -54,6 +55,7 @@ def run(client, jobs: list[Job], todo: list[Job], skipped: dict[str, dict], *, r
                 bar.update()
                 bar.set_postfix_str(_counts(records.values()), refresh=False)
         except KeyboardInterrupt:
+            hush_interrupted_loop()
             cancelled = True
             client.cancel(futures)
     return complete(jobs, records), cancelled
