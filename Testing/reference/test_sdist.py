@@ -41,7 +41,7 @@ def test_extract_names_a_missing_member(tmp_path):
 def test_an_unpacked_slice_is_found_under_the_sdist_root(tmp_path, monkeypatch):
     item = next(s for s in body_slices.SLICES if s.registry == "sdist")
     monkeypatch.setenv("MEDCOLOR_SDIST_ROOT", str(tmp_path))
-    monkeypatch.setattr(sdist, "unpacked_root", lambda: tmp_path / "nowhere")
+    monkeypatch.setattr(body_slices, "sdist_unpacked_root", lambda: tmp_path / "nowhere")
     assert body_slices.locate(item) is None
     target = tmp_path / item.package / item.relpath
     target.parent.mkdir(parents=True)
