@@ -21,7 +21,7 @@ DEFAULT_ITERATIONS = {"paper": (1000, 1000), "volume": (100, 100), "preview": (0
 # overflows
 LIMITS: dict[str, tuple[float, float]] = {
     "size": (48, 2048), "iterations": (0, 100_000), "key_slices": (1, 100_000), "smooth_passes": (0, 100),
-    "seed": (0, 2**32 - 1), "k": (2, 16), "match": (0.0, 1e10), "luma_l1": (0.0, 1.0),
+    "seed": (0, 2**32 - 1), "k": (2, 16), "match": (0.0, 1e10), "luma_l1": (0.0, 1.0), "luma_match": (0.0, 1e3),
 }
 # evaluation settings (evaluation.config) and fine-tuning (training.finetune): crops of 32 px reach relu5_1
 EVALUATION_LIMITS = {"side": (32, 4096), "reference_side": (16, 8192), "metric_slices": (1, 10_000)}
@@ -75,6 +75,9 @@ class Options:
     # here, torch's L-BFGS stalls from that flat start (loss unchanged after 30 steps where Adam moves)
     init: str = "correspondence"
     postfilter: bool = True
+    # weight of the luma in the correspondence search; None: 1, or CALIBRATED_LUMA_WEIGHT where the volume
+    # pipeline finds the luma calibrated (a CT in its library CT reference's window: reference.resolve)
+    luma_match: float | None = None
     loss: LossWeights = field(default_factory=LossWeights)
 
     def check(self) -> "Options":
@@ -101,11 +104,17 @@ class Options:
         self.iterations = tuple(int(n) for n in self.iterations)
         if not isinstance(self.postfilter, bool):
             raise MedColorError(f"postfilter must be true or false, got {self.postfilter!r}")
+        if self.luma_match is not None:
+            self.luma_match = check_number("luma_match", self.luma_match, LIMITS["luma_match"])
         self.loss.check()
         return self
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def luma_weight(self) -> float:
+        """The luma's weight in the correspondence search: ``luma_match``, 1 when unset."""
+        return 1.0 if self.luma_match is None else float(self.luma_match)
 
 
 def check_int(name: str, value, limits: tuple[float, float] | None = None) -> int:

@@ -27,7 +27,7 @@ def stages(path: str) -> dict:
     from MedColorLib.evaluation.tissues import lab_of_mean
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.options import Options
-    from MedColorLib.pipeline.volume import colorize_volume, display_slices, key_slice_indices
+    from MedColorLib.pipeline.volume import colorize_volume, display_slices, key_slice_indices, with_luma_match
     from MedColorLib.reference.resolve import resolve_reference
     from MedColorLib.reference.tissues import compose
 
@@ -40,11 +40,12 @@ def stages(path: str) -> dict:
     hu = np.stack([prepare.to_display(prepare.take_slice(volume.array, axis, k), view) for k in keys])
     cls = (hu >= 100) & (hu < 250)
     reference, info = resolve_reference(volume, list(gray))
-    options = Options(mode="volume", weights="medical", device="cpu").check()
+    options = with_luma_match(Options(mode="volume", weights="medical", device="cpu").check(), info, (low, high))
     net = network(options)
     size = min(options.size, max(gray.shape[1:]))
     gray_t = resize_batch(gray[keys], size, torch.device("cpu"))
-    chroma = correspondence_chroma(net, gray_t, resize_batch(reference[None], size, torch.device("cpu")))
+    chroma = correspondence_chroma(net, gray_t, resize_batch(reference[None], size, torch.device("cpu")),
+                                   luma_weight=options.luma_weight())
     corr = np.round(with_chroma(gray_t, chroma).permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
     hu_small = F.interpolate(torch.as_tensor(hu, dtype=torch.float32)[:, None], size=(size, size), mode="nearest")
     cls_small = ((hu_small >= 100) & (hu_small < 250))[:, 0].numpy()
@@ -53,7 +54,8 @@ def stages(path: str) -> dict:
     result = colorize_volume(volume, options)
     shown = np.stack([prepare.to_display(prepare.take_slice(result.rgba, axis, k), view) for k in keys])[..., :3]
     every = (volume.array >= 100) & (volume.array < 250)
-    return {"file": path, "reference": Path(info["path"]).name, "class_voxels": int(every.sum()),
+    return {"file": path, "reference": Path(info["path"]).name, "luma_match": options.luma_match,
+            "class_voxels": int(every.sum()),
             "bound": lab_of_mean(bound[cls]), "correspondence": lab_of_mean(corr[cls_small]),
             "key_slices": lab_of_mean(keyed[cls]), "propagated_key_slices": lab_of_mean(shown[cls]),
             "whole_volume": lab_of_mean(result.rgba[..., :3][every])}

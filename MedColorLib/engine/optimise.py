@@ -213,7 +213,7 @@ def colorize_batch(net: VGGFeatures, gray: torch.Tensor, reference: torch.Tensor
     it1, it2 = options.iterations
     with gpu_numerics():
         if chroma is None and wants_correspondence(options, start):
-            chroma = correspondence_chroma(net, gray, reference)
+            chroma = correspondence_chroma(net, gray, reference, luma_weight=options.luma_weight())
         t = build_targets(net, gray, reference, target_masks, reference_masks, with_swap=it2 > 0, chroma=chroma)
         x = initial_image(gray, options.init, options.seed, chroma) if start is None else start
         for stage, n in ((1, it1), (2, it2)):

@@ -116,7 +116,8 @@ def colorize_slices(net: VGGFeatures, gray: np.ndarray, references: np.ndarray |
     gray_t = resize_batch(gray, s, device)
     ref_t = torch.cat([resize_batch(r[None], s, device) for r in refs])
     with clock("correspondence"), gpu_numerics():
-        chroma = correspondence_chroma(net, gray_t, ref_t) if wants_correspondence(options, start) else None
+        chroma = (correspondence_chroma(net, gray_t, ref_t, luma_weight=options.luma_weight())
+                  if wants_correspondence(options, start) else None)
     if sum(options.iterations):
         with clock("optimisation"):
             mt, mr = slice_masks(gray_t[:, 0].cpu().numpy(), luma_np(ref_t.permute(0, 2, 3, 1).cpu().numpy()),

@@ -61,6 +61,7 @@ def colorize_volume(volume: Volume, options: Options, *, reference: np.ndarray |
     with clock("reference"):
         ref, ref_info = _reference(gray, reference, library, library_set, library_tags, volume)
     notify(Progress("reference", 1, 1, str(ref_info.get("path", ""))))
+    options = with_luma_match(options, ref_info, (low, high))
     if options.mode == "paper":
         rgb, net_label, device = _paper(gray, ref, options, notify, cancel, clock)
         keys: list[int] = list(range(len(gray)))
@@ -126,6 +127,17 @@ def _reference(gray: np.ndarray, reference: np.ndarray | None, library, library_
     from MedColorLib.reference.resolve import resolve_reference
     return resolve_reference(volume, list(gray), reference=reference, library=library, library_set=library_set,
                              tags=library_tags)
+
+
+def with_luma_match(options: Options, ref_info: dict, window: tuple[float, float]) -> Options:
+    """Options with the correspondence's luma weight decided: the user's, else calibrated (a CT in its library CT
+    reference's window: ``resolve.luma_calibrated``) or 1."""
+    from MedColorLib.engine.correspondence import CALIBRATED_LUMA_WEIGHT
+    from MedColorLib.reference.resolve import luma_calibrated
+
+    if options.luma_match is not None:
+        return options
+    return replace(options, luma_match=CALIBRATED_LUMA_WEIGHT if luma_calibrated(ref_info, window) else 1.0)
 
 
 def _paper(gray: np.ndarray, ref: np.ndarray, options: Options, notify: ProgressFn,

@@ -104,3 +104,14 @@ def _display_slices(volume: Volume) -> list[np.ndarray]:
     view = prepare.slice_view(volume.direction, axis)
     return [prepare.apply_window(prepare.to_display(prepare.take_slice(array, axis, k), view), low, high)
             for k in range(array.shape[axis])]
+
+
+def luma_calibrated(info: Mapping, window: tuple[float, float]) -> bool:
+    """True when equal luma means equal tissue: a CT input shown in the window its library CT reference was rendered
+    in (``body_slices``: CT soft tissue), so the correspondence may lean on the luma (Options.luma_match)."""
+    from MedColorLib.prepare import CT_PRESETS
+
+    region, tags = info.get("region") or {}, info.get("reference_tags") or {}
+    rendered = tuple(float(v) for v in CT_PRESETS["soft-tissue"])
+    return (region.get("modality") == "CT" and tags.get("modality") == "CT"
+            and tuple(float(v) for v in window) == rendered)

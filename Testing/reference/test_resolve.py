@@ -69,3 +69,32 @@ def test_modality_is_kept_within_the_region(data_dir, library):
     mr = read_volume(data_dir / "mri" / "pydicom_MR_abdomen_overlay.dcm")
     _, info = resolve_reference(mr, library=library)
     assert info["path"].endswith("abdomen_mr.png")
+
+
+def test_the_luma_is_calibrated_only_for_a_ct_in_its_ct_references_window(abdomen_ct, library, data_dir):
+    from MedColorLib.reference.resolve import luma_calibrated
+
+    _, info = resolve_reference(abdomen_ct, library=library)
+    assert info["reference_tags"]["modality"] == "CT" and luma_calibrated(info, (-160, 240))
+    assert not luma_calibrated(info, (-1000, 400))                      # a lung window: other HU at each luma
+    _, given = resolve_reference(abdomen_ct, reference=np.zeros((8, 8, 3)))
+    assert not luma_calibrated(given, (-160, 240))                      # a user's picture: luma means nothing
+    mr = read_volume(data_dir / "mri" / "pydicom_MR_abdomen_overlay.dcm")
+    _, mr_info = resolve_reference(mr, library=library)
+    assert mr_info["region"]["modality"] == "MR" and not luma_calibrated(mr_info, (-160, 240))
+
+
+def test_the_volume_pipeline_records_the_luma_weight_it_used(abdomen_ct, library, data_dir):
+    """Default: 8 for a CT coloured from a CT reference in the soft-tissue window, 1 otherwise; a user's value wins."""
+    from MedColorLib.engine.correspondence import CALIBRATED_LUMA_WEIGHT
+    from MedColorLib.options import Options
+    from MedColorLib.pipeline.volume import colorize_volume
+
+    options = Options(weights="random", device="cpu", size=48, key_slices=1)
+    small = abdomen_ct.__class__(**{**abdomen_ct.__dict__, "array": abdomen_ct.array[10:13]})
+    params = lambda **kw: colorize_volume(small, options, library=library, **kw).report["params"]  # noqa: E731
+    assert params()["luma_match"] == CALIBRATED_LUMA_WEIGHT == 8.0
+    assert params(window="lung")["luma_match"] == 1.0
+    assert params(reference=np.random.default_rng(0).random((64, 64, 3)))["luma_match"] == 1.0
+    options.luma_match = 2.5
+    assert params()["luma_match"] == 2.5
