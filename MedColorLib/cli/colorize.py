@@ -67,6 +67,9 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--match-weight", type=validate.number(LIMITS["match"], "the correspondence weight"),
                    default=LossWeights().match, help="pull toward the deep-feature correspondence (not in the "
                    "paper; default 1e5); --init input --match-weight 0 = the paper's objective")
+    p.add_argument("--luma-match", type=validate.number(LIMITS["luma_match"], "the luma's weight"), default=None,
+                   help="weight of the luma in the correspondence search (default: 8 for a CT coloured from a library "
+                   "CT reference in the soft-tissue window, where equal luma means equal HU; else 1)")
 
 
 def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
@@ -82,7 +85,7 @@ def options_from_args(args: argparse.Namespace, default_mode: str) -> Options:
     return Options(mode=args.mode or default_mode, weights=args.weights, device=args.device, size=args.size,
                    iterations=iterations, optimizer=args.optimizer, seed=args.seed, k=args.k,
                    key_slices=args.key_slices, postfilter=not args.no_postfilter, init=args.init, refine=args.refine,
-                   loss=LossWeights(match=args.match_weight)).check()
+                   luma_match=getattr(args, "luma_match", None), loss=LossWeights(match=args.match_weight)).check()
 
 
 def _run_colorize(args: argparse.Namespace) -> int:

@@ -135,7 +135,7 @@ def with_luma_match(options: Options, ref_info: dict, window: tuple[float, float
     from MedColorLib.engine.correspondence import CALIBRATED_LUMA_WEIGHT
     from MedColorLib.reference.resolve import luma_calibrated
 
-    if options.luma_match is not None:
+    if options.luma_match is not None or options.mode == "preview":   # preview: no correspondence at all
         return options
     return replace(options, luma_match=CALIBRATED_LUMA_WEIGHT if luma_calibrated(ref_info, window) else 1.0)
 

@@ -131,3 +131,16 @@ def test_bad_inputs_give_one_line_errors_and_no_output(files, tmp_path, capsys, 
     assert "window" in _error(capsys, ["colorize", str(files["ct"]), "--reference", str(files["ref"]), "--window", "240,-160",
                                        "-o", str(tmp_path / "v.nrrd"), *FAST]).lower()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.nrrd", "tiny.png", "vgg11.pth"]
+
+
+def test_luma_match_is_taken_from_the_command_line_and_checked(files, tmp_path, capsys):
+    """--luma-match wins over the automatic weight and is recorded; with a pinned picture the default is 1."""
+    report = tmp_path / "r.json"
+    common = [str(files["ct"]), "--reference", str(files["ref"]), "--weights", "random", "--size", "48",
+              "--key-slices", "1", "--report", str(report), "--quiet"]
+    assert dispatch(["colorize", *common, "-o", str(tmp_path / "a.nrrd"), "--luma-match", "2.5"]) == 0
+    assert json.loads(report.read_text())["params"]["luma_match"] == 2.5
+    assert dispatch(["colorize", *common, "-o", str(tmp_path / "b.nrrd")]) == 0
+    assert json.loads(report.read_text())["params"]["luma_match"] == 1.0     # a user's picture: not calibrated
+    assert "luma" in _error(capsys, ["colorize", *common, "-o", str(tmp_path / "c.nrrd"), "--luma-match", "-1"])
+    assert not (tmp_path / "c.nrrd").exists()
