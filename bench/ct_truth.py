@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from MedColorLib import prepare
     from MedColorLib.metrics.truth import chroma_error_map
     from MedColorLib.options import Options
+    from results_io import write_results
     from MedColorLib.pipeline.volume import colorize_volume
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "reference": Path(result.report["reference"]["path"]).name}
         results[name] = row
         print(name, json.dumps(row), file=sys.stderr)
-    text = json.dumps(results, indent=1)
-    (ROOT / "bench" / "results" / "ct_truth.json").write_text(text + "\n", encoding="utf-8")
-    print(text)
+    write_results("ct_truth", results)
     return 0
 
 

@@ -11,7 +11,6 @@ bench/results/neck_reference.json and docs/neck_reference.png (per region: the t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from MedColorLib.io.images import load_reference
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.options import Options
+    from results_io import write_results
     from MedColorLib.pipeline.volume import colorize_volume
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     Image.fromarray(np.concatenate(tiles, 1)).resize((256 * len(tiles), 256), Image.LANCZOS).save(
         out / "neck_reference.png")
-    text = json.dumps(figures, indent=1)
-    (ROOT / "bench" / "results" / "neck_reference.json").write_text(text + "\n", encoding="utf-8")
-    print(text)
+    write_results("neck_reference", figures)
     return 0
 
 
