@@ -8,6 +8,7 @@ files, with the licence, are unpacked under ``<prefix>/share/medcolor/sdist/<dis
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -35,7 +36,9 @@ def extract(archive: Path, members: list[str], dest: Path) -> list[Path]:
                 raise KeyError(f"{archive.name}: {member} is not a file")
             target = dest / member
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read())
+            partial = target.with_name(target.name + ".part")   # never a half-written slice where locate() looks
+            partial.write_bytes(source.read())
+            os.replace(partial, target)
             written.append(target)
     return written
 
