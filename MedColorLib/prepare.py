@@ -66,6 +66,11 @@ def take_slice(array: np.ndarray, axis: int, index: int) -> np.ndarray:
     return array[(slice(None),) * axis + (index,)]
 
 
+def in_plane_mm(volume: Volume, axis: int) -> float:
+    """Geometric mean of the pixel spacing (mm) within a slice along numpy ``axis`` (spacing is (i, j, k))."""
+    return float(np.sqrt(np.prod([s for i, s in enumerate(volume.spacing[:3]) if i != 2 - axis])))
+
+
 def put_slice(array: np.ndarray, axis: int, index: int, values: np.ndarray) -> None:
     """Write a 2-D slice (shaped as :func:`take_slice` returns it, trailing channels allowed) in place."""
     array[(slice(None),) * axis + (index,)] = values

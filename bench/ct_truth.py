@@ -29,18 +29,19 @@ def truth(name: str) -> tuple[object, np.ndarray, np.ndarray, str]:
     from MedColorLib import prepare
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.reference.regions import decide_region
+    from MedColorLib.reference.body_slices import CT_WINDOW
     from MedColorLib.reference.tissues import body_mask, compose, ct_tissues
 
     volume = read_volume(DATA / VOLUMES[name])
     region = decide_region(volume).region
     axis = prepare.check_volume(volume)
     view = prepare.slice_view(volume.direction, axis)
-    low, high = prepare.CT_PRESETS["soft-tissue"]
-    pixel_mm = float(np.sqrt(np.prod([s for i, s in enumerate(volume.spacing[:3]) if i != 2 - axis])))
+    low, high = prepare.CT_PRESETS[CT_WINDOW]
+    pixel_mm = prepare.in_plane_mm(volume, axis)
     rgb, body = [], []
     for raw in prepare.iter_slices(volume.array, axis):
         hu = np.asarray(prepare.to_display(raw, view), np.float64)
-        rgb.append(compose(np.clip((hu - low) / (high - low), 0, 1), ct_tissues(hu, pixel_mm, region)))
+        rgb.append(compose(prepare.apply_window(hu, low, high), ct_tissues(hu, pixel_mm, region)))
         body.append(body_mask(hu, pixel_mm))
     return volume, np.stack(rgb), np.stack(body), region
 
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from MedColorLib import prepare
     from MedColorLib.metrics.truth import chroma_error_map
     from MedColorLib.options import Options
-    from results_io import write_results
     from MedColorLib.pipeline.volume import colorize_volume
+    from results_io import write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="1,4,8,12")
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             out = np.stack([prepare.to_display(s, view)[..., :3] for s in prepare.iter_slices(result.rgba, axis)])
             error = np.concatenate([chroma_error_map(o / 255.0, t / 255.0)[b] for o, t, b in zip(out, true_rgb, body)])
             row[label] = {"delta_e_ab": round(float(error.mean()), 3),
-                                        "reference": Path(result.report["reference"]["path"]).name}
+                          "reference": Path(result.report["reference"]["path"]).name}
         results[name] = row
         print(name, json.dumps(row), file=sys.stderr)
     write_results("ct_truth", results)

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from MedColorLib.io.images import load_reference
     from MedColorLib.io.volumes import read_volume
     from MedColorLib.options import Options
-    from results_io import write_results
     from MedColorLib.pipeline.volume import colorize_volume
+    from results_io import write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs"))

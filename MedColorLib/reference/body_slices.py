@@ -33,6 +33,7 @@ AMI_LICENCE = ("npm ami.js 0.33.0 (LICENSE file MIT, package.json Apache-2.0); i
 DICOMPYLER_LICENCE = ("PyPI dicompyler-core 0.5.6 source distribution (BSD-3-Clause, LICENSE unpacked beside it); "
                       "its anonymised test data")
 MAX_SIDE = 512
+CT_WINDOW = "soft-tissue"   # the CT_PRESETS window a CT reference is rendered in (a CT input's default window)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def render(item: RealSlice, path: Path) -> dict[str, np.ndarray]:
     values, pixel_mm = read_slice(path)
     region = item.region.split(",")[0]
     if item.modality == "CT":
-        low, high = CT_PRESETS["soft-tissue"]
+        low, high = CT_PRESETS[CT_WINDOW]
         tissues = ct_tissues(values, pixel_mm, region)
         body = body_mask(values, pixel_mm)
     else:

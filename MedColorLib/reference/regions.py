@@ -124,7 +124,7 @@ def _explain(region: str, f: dict) -> str:
 
 def _sample_slices(volume: Volume) -> tuple[list[np.ndarray], float]:
     """Up to MAX_SLICES (H, W) slices spread along the slice axis, and the in-plane pixel size in mm."""
-    from MedColorLib.prepare import check_volume, take_slice
+    from MedColorLib.prepare import check_volume, in_plane_mm, take_slice
 
     array = volume.array
     if array.ndim == 2:
@@ -132,8 +132,7 @@ def _sample_slices(volume: Volume) -> tuple[list[np.ndarray], float]:
     axis = check_volume(volume, min_slices=1)
     n = array.shape[axis]
     picks = np.unique(np.linspace(0, n - 1, min(n, MAX_SLICES)).round().astype(int))
-    in_plane = [s for i, s in enumerate(volume.spacing[:3]) if i != 2 - axis]  # spacing is (i, j, k)
-    return [np.asarray(take_slice(array, axis, int(k)), np.float32) for k in picks], float(np.sqrt(np.prod(in_plane)))
+    return [np.asarray(take_slice(array, axis, int(k)), np.float32) for k in picks], in_plane_mm(volume, axis)
 
 
 def _mr_body(intensity: np.ndarray) -> np.ndarray:

@@ -108,10 +108,11 @@ def _display_slices(volume: Volume) -> list[np.ndarray]:
 
 def luma_calibrated(info: Mapping, window: tuple[float, float]) -> bool:
     """True when equal luma means equal tissue: a CT input shown in the window its library CT reference was rendered
-    in (``body_slices``: CT soft tissue), so the correspondence may lean on the luma (Options.luma_match)."""
+    in (``body_slices.CT_WINDOW``), so the correspondence may lean on the luma (Options.luma_match)."""
     from MedColorLib.prepare import CT_PRESETS
+    from MedColorLib.reference.body_slices import CT_WINDOW
 
     region, tags = info.get("region") or {}, info.get("reference_tags") or {}
-    rendered = tuple(float(v) for v in CT_PRESETS["soft-tissue"])
+    rendered = tuple(float(v) for v in CT_PRESETS[CT_WINDOW])
     return (region.get("modality") == "CT" and tags.get("modality") == "CT"
             and tuple(float(v) for v in window) == rendered)
