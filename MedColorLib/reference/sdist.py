@@ -78,7 +78,18 @@ def install_missing(python: str | None = None) -> list[Path]:
 
 
 def main() -> int:
-    for path in install_missing():
+    """Unpack what is missing; a failure is one line on stderr and exit status 2 (nothing half-written is left)."""
+    try:
+        paths = install_missing()
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        print(f"medcolor: error: pip could not download the source distribution ({detail[-1] if detail else exc})",
+              file=sys.stderr)
+        return 2
+    except (OSError, KeyError) as exc:
+        print(f"medcolor: error: cannot unpack the reference slices: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"medcolor: unpacked {path}")
     return 0
 

@@ -56,3 +56,16 @@ def test_run_sh_unpacks_every_sdist_slice_at_the_version_the_hint_names():
         version = body_slices.SDIST_VERSIONS[item.package]
         assert f"{item.package}=={version}" in body_slices.install_hint(item)
         assert "-m MedColorLib.reference.sdist" in body_slices.install_hint(item)
+
+
+def test_the_command_says_in_one_line_when_pip_cannot_download(monkeypatch, capsys):
+    import subprocess
+
+    monkeypatch.setattr(sdist, "missing", lambda: {"dicompyler-core": ["tests/testdata/example_data/ct.0.dcm"]})
+
+    def fail(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, ["pip"], stderr=b"ERROR: No matching distribution found\n")
+    monkeypatch.setattr(sdist, "download", fail)
+    assert sdist.main() == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medcolor: error:") and "No matching distribution" in err and "\n" not in err
